@@ -1,1 +1,207 @@
-fn main(){}
+//! The `relaylab` command: parse arguments, run, exit with a code from
+//! [`relaylab::exit_codes`].
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use relaylab::exit_codes;
+use relaylab::runner::{self, RunOptions};
+use relaylab::scenario::{self, LoadedScenario};
+use reports::{RunReport, Verdict};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+#[derive(Parser)]
+#[command(name = "relaylab", version, about = "Test harness and SMTP conformance simulator for mail relays")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run scenarios (files or folders) against the builtin relay.
+    Run {
+        /// Scenario files or folders (default: scenarios/).
+        paths: Vec<PathBuf>,
+        /// Only scenarios whose name contains this text.
+        #[arg(long, short = 'f')]
+        filter: Option<String>,
+        /// Only scenarios with this tag (repeat for any of several).
+        #[arg(long, short = 't')]
+        tag: Vec<String>,
+        /// Where to write junit.xml and report.json.
+        #[arg(long, default_value = "reports/out")]
+        report_dir: PathBuf,
+        /// How many labs run at once.
+        #[arg(long, short = 'j', default_value_t = 4)]
+        jobs: usize,
+        /// Budget for labs that set none, e.g. 20s.
+        #[arg(long, default_value = "20s", value_parser = humantime::parse_duration)]
+        budget: Duration,
+        /// Print every lab's observations (transcripts, log), not only failures.
+        #[arg(long, short = 'v')]
+        verbose: bool,
+    },
+    /// List scenarios with their tags and one-line descriptions.
+    List {
+        /// Scenario files or folders (default: scenarios/).
+        paths: Vec<PathBuf>,
+        /// Show each tag with the number of scenarios carrying it.
+        #[arg(long)]
+        tags: bool,
+    },
+    /// Validate scenarios without running them.
+    Check {
+        /// Scenario files or folders (default: scenarios/).
+        paths: Vec<PathBuf>,
+    },
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let code = match real_main(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("relaylab: error: {e:#}");
+            exit_codes::INVALID
+        }
+    };
+    std::process::exit(code);
+}
+
+fn real_main(cli: Cli) -> anyhow::Result<i32> {
+    match cli.command {
+        Command::Run { paths, filter, tag, report_dir, jobs, budget, verbose } => {
+            let (labs, errors) = load(&paths);
+            if !errors.is_empty() {
+                for e in &errors {
+                    eprintln!("{e}");
+                }
+                eprintln!("relaylab: {} scenario(s) invalid; nothing was run (fix them, or check with `relaylab check`)", errors.len());
+                return Ok(exit_codes::INVALID);
+            }
+            let labs = select(labs, filter.as_deref(), &tag);
+            if labs.is_empty() {
+                eprintln!("relaylab: no scenario selected (check the paths, --filter and --tag)");
+                return Ok(exit_codes::NOTHING_RAN);
+            }
+            let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+            let opts = RunOptions { default_budget: budget, jobs };
+            let started = Instant::now();
+            let mut run = RunReport::new();
+            let bar = ProgressBar::new(labs.len() as u64);
+            bar.set_style(
+                ProgressStyle::with_template("{bar:30} {pos}/{len} labs {msg}").unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            if labs.len() == 1 {
+                bar.finish_and_clear();
+            }
+            run.labs = rt.block_on(runner::run_all(labs, &opts, |r| {
+                bar.set_message(format!("{} {}", r.verdict.word(), r.name));
+                bar.inc(1);
+            }));
+            bar.finish_and_clear();
+            run.duration_ms = started.elapsed().as_millis() as u64;
+            if verbose {
+                for lab in &run.labs {
+                    println!("=== {} ({})", lab.name, lab.verdict.word());
+                    for t in &lab.observations.sessions {
+                        print!("{}", t.render());
+                    }
+                    println!("--- relay log ---");
+                    for l in &lab.observations.relay_log {
+                        println!("{l}");
+                    }
+                }
+            }
+            print!("{}", reports::console::summary(&run));
+            match reports::write_all(&run, &report_dir) {
+                Ok(paths) => {
+                    let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+                    println!("reports: {}", shown.join(", "));
+                }
+                Err(e) => eprintln!("relaylab: {e}"),
+            }
+            let (_, failed, errored, skipped) = run.counts();
+            Ok(if errored > 0 && failed == 0 {
+                exit_codes::INVALID
+            } else if failed > 0 || errored > 0 {
+                exit_codes::LAB_FAILED
+            } else if skipped == run.labs.len() {
+                exit_codes::NOTHING_RAN
+            } else {
+                debug_assert!(run.labs.iter().all(|l| matches!(l.verdict, Verdict::Passed | Verdict::Skipped)));
+                exit_codes::OK
+            })
+        }
+        Command::List { paths, tags } => {
+            let (labs, errors) = load(&paths);
+            for e in &errors {
+                eprintln!("{e}");
+            }
+            if tags {
+                let mut counts = std::collections::BTreeMap::<&str, usize>::new();
+                for l in &labs {
+                    for t in &l.scenario.tags {
+                        *counts.entry(t.as_str()).or_default() += 1;
+                    }
+                }
+                for (t, n) in counts {
+                    println!("{t:24} {n}");
+                }
+            } else {
+                for l in &labs {
+                    println!("{:44} [{}] {}", l.scenario.name, l.scenario.tags.join(","), l.scenario.about);
+                }
+            }
+            println!("{} scenario(s)", labs.len());
+            Ok(if errors.is_empty() { exit_codes::OK } else { exit_codes::INVALID })
+        }
+        Command::Check { paths } => {
+            let (labs, errors) = load(&paths);
+            for e in &errors {
+                eprintln!("{e}");
+            }
+            println!("{} valid, {} invalid", labs.len(), errors.len());
+            Ok(if errors.is_empty() { exit_codes::OK } else { exit_codes::INVALID })
+        }
+    }
+}
+
+/// Load every scenario under `paths`; invalid ones come back as errors, and
+/// duplicate names are errors too.
+fn load(paths: &[PathBuf]) -> (Vec<LoadedScenario>, Vec<String>) {
+    let paths = if paths.is_empty() { vec![PathBuf::from("scenarios")] } else { paths.to_vec() };
+    let files = match scenario::discover(&paths) {
+        Ok(f) => f,
+        Err(e) => return (Vec::new(), vec![e]),
+    };
+    let mut labs: Vec<LoadedScenario> = Vec::new();
+    let mut errors = Vec::new();
+    for f in files {
+        match scenario::load_file(&f) {
+            Ok(l) => {
+                if let Some(other) = labs.iter().find(|o| o.scenario.name == l.scenario.name) {
+                    errors.push(format!(
+                        "{}: scenario name `{}` is already used by {}",
+                        f.display(),
+                        l.scenario.name,
+                        other.path.display()
+                    ));
+                } else {
+                    labs.push(l);
+                }
+            }
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    (labs, errors)
+}
+
+fn select(labs: Vec<LoadedScenario>, filter: Option<&str>, tags: &[String]) -> Vec<LoadedScenario> {
+    labs.into_iter()
+        .filter(|l| filter.is_none_or(|f| l.scenario.name.contains(f)))
+        .filter(|l| tags.is_empty() || l.scenario.tags.iter().any(|t| tags.contains(t)))
+        .collect()
+}

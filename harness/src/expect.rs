@@ -1,0 +1,327 @@
+//! Checking expectations against what a lab observed.
+//!
+//! Every miss becomes a [`Failure`] with what was expected (as the scenario
+//! wrote it), what was seen, and the transcript or log that shows it. Text
+//! expectations that differ from what was seen get a line diff in the style of
+//! pretty_assertions.
+
+use crate::lab::Lab;
+use crate::message::{self, ParsedMessage};
+use crate::scenario::{DeliveredExpect, FinalExpect, RcptExpect, ReplyMatcher, SendExpect, ValueMatcher};
+use lab_core::{Reply, Transcript};
+use reports::{Failure, Observations};
+
+/// Collects failures.
+#[derive(Debug, Default)]
+pub struct Checker {
+    failures: Vec<Failure>,
+}
+
+impl Checker {
+    /// Record a missed expectation.
+    pub fn fail(&mut self, what: String, expected: String, actual: String, context: Option<String>) {
+        self.failures.push(Failure { what, expected, actual, context });
+    }
+
+    /// The failures recorded.
+    pub fn into_failures(self) -> Vec<Failure> {
+        self.failures
+    }
+}
+
+/// The replies one structured send produced.
+#[derive(Debug, Default)]
+pub struct SendReplies {
+    /// Greeting.
+    pub greeting: Option<Reply>,
+    /// HELO/EHLO reply.
+    pub helo: Option<Reply>,
+    /// MAIL reply.
+    pub mail: Option<Reply>,
+    /// RCPT replies in order.
+    pub rcpt: Vec<Reply>,
+    /// DATA reply.
+    pub data: Option<Reply>,
+    /// End-of-data reply.
+    pub data_end: Option<Reply>,
+    /// QUIT reply.
+    pub quit: Option<Reply>,
+    /// Set when the session broke off.
+    pub transport_error: Option<String>,
+}
+
+/// Check one reply against its matcher.
+pub fn check_reply(
+    m: &ReplyMatcher,
+    reply: Option<&Reply>,
+    transport_error: Option<&str>,
+    what: String,
+    transcript: &Transcript,
+    checker: &mut Checker,
+) {
+    match reply {
+        Some(r) if m.matches(r) => {}
+        Some(r) => checker.fail(what, m.to_string(), r.text(), Some(transcript.render())),
+        None => {
+            let why = match transport_error {
+                Some(e) => format!("no reply: {e}"),
+                None => "no reply: the command was not sent (an earlier reply ended the transaction)".to_string(),
+            };
+            checker.fail(what, m.to_string(), why, Some(transcript.render()))
+        }
+    }
+}
+
+/// Check a structured send's replies.
+pub fn check_send(
+    exp: &SendExpect,
+    got: &SendReplies,
+    what: &dyn Fn(&str) -> String,
+    transcript: &Transcript,
+    checker: &mut Checker,
+) {
+    let err = got.transport_error.as_deref();
+    let mut one = |m: &Option<ReplyMatcher>, r: &Option<Reply>, part: &str| {
+        if let Some(m) = m {
+            check_reply(m, r.as_ref(), err, what(part), transcript, checker);
+        }
+    };
+    one(&exp.greeting, &got.greeting, "greeting");
+    one(&exp.helo, &got.helo, "helo reply");
+    one(&exp.mail, &got.mail, "mail reply");
+    one(&exp.data, &got.data, "data reply");
+    one(&exp.data_end, &got.data_end, "end-of-data reply");
+    one(&exp.quit, &got.quit, "quit reply");
+    match &exp.rcpt {
+        None => {}
+        Some(RcptExpect::All(m)) => {
+            let n = got.rcpt.len().max(1);
+            for k in 0..n {
+                check_reply(m, got.rcpt.get(k), err, what(&format!("rcpt[{k}] reply")), transcript, checker);
+            }
+        }
+        Some(RcptExpect::Each(ms)) => {
+            for (k, m) in ms.iter().enumerate() {
+                check_reply(m, got.rcpt.get(k), err, what(&format!("rcpt[{k}] reply")), transcript, checker);
+            }
+        }
+    }
+}
+
+/// Check the end-of-lab expectations.
+pub fn check_final(exp: &FinalExpect, lab: &Lab, obs: &Observations, checker: &mut Checker) {
+    let delivered: Vec<(String, lab_core::ReceivedMessage, ParsedMessage)> = lab
+        .sinks
+        .iter()
+        .flat_map(|(name, sink)| {
+            sink.messages().into_iter().map(move |m| {
+                let p = message::parse(&m.data);
+                (name.clone(), m, p)
+            })
+        })
+        .collect();
+
+    if let Some(n) = exp.delivered_count {
+        if delivered.len() != n {
+            checker.fail(
+                "expect.delivered_count".into(),
+                n.to_string(),
+                format!("{} ({})", delivered.len(), summary(&delivered)),
+                Some(obs.relay_log.join("\n")),
+            );
+        }
+    }
+
+    let mut used = vec![false; delivered.len()];
+    for (i, d) in exp.delivered.iter().enumerate() {
+        let mut best: Option<(usize, Vec<Miss>)> = None;
+        for (k, (at, m, p)) in delivered.iter().enumerate() {
+            if used[k] {
+                continue;
+            }
+            let misses = delivered_misses(d, at, m, p);
+            if misses.is_empty() {
+                best = Some((k, misses));
+                break;
+            }
+            if best.as_ref().is_none_or(|(_, b)| misses.len() < b.len()) {
+                best = Some((k, misses));
+            }
+        }
+        match best {
+            Some((k, misses)) if misses.is_empty() => used[k] = true,
+            Some((k, misses)) => {
+                let (at, _, p) = &delivered[k];
+                let context = format!("closest delivered message (at {at}):\n{}", p.header_block.trim_end());
+                for miss in misses {
+                    let actual = match (&miss.expected_text, &miss.actual) {
+                        (Some(e), a) if !a.starts_with('(') => format!("{a}\n{}", diff(e, a)),
+                        _ => miss.actual.clone(),
+                    };
+                    checker.fail(format!("expect.delivered[{i}].{}", miss.field), miss.expected, actual, Some(context.clone()));
+                }
+            }
+            None => checker.fail(
+                format!("expect.delivered[{i}]"),
+                describe(d),
+                "no message was delivered to any lab host".into(),
+                Some(obs.relay_log.join("\n")),
+            ),
+        }
+    }
+
+    // Log lines must appear in the order given.
+    let mut from = 0;
+    for (i, m) in exp.relay_log.iter().enumerate() {
+        match obs.relay_log[from..].iter().position(|l| m.matches_within(l)) {
+            Some(p) => from += p + 1,
+            None => {
+                let anywhere = obs.relay_log.iter().any(|l| m.matches_within(l));
+                let actual = if anywhere {
+                    "a matching line exists, but before the line matched by the previous expectation".to_string()
+                } else {
+                    "no log line matches".to_string()
+                };
+                checker.fail(format!("expect.relay_log[{i}]"), m.to_string(), actual, Some(obs.relay_log.join("\n")));
+            }
+        }
+    }
+    for (i, m) in exp.relay_log_absent.iter().enumerate() {
+        if let Some(l) = obs.relay_log.iter().find(|l| m.matches_within(l)) {
+            checker.fail(format!("expect.relay_log_absent[{i}]"), format!("no line matching {m}"), l.clone(), None);
+        }
+    }
+
+    for (i, q) in exp.dns_queries.iter().enumerate() {
+        let mut parts = q.split_whitespace();
+        let (t, n) = (parts.next().unwrap_or(""), parts.next().unwrap_or("").trim_end_matches('.'));
+        let asked = obs.dns_queries.iter().any(|d| d.qtype.eq_ignore_ascii_case(t) && d.name.eq_ignore_ascii_case(n));
+        if !asked {
+            let seen: Vec<String> = obs.dns_queries.iter().map(|d| format!("{} {} -> {}", d.qtype, d.name, d.rcode)).collect();
+            checker.fail(format!("expect.dns_queries[{i}]"), q.clone(), "not asked".into(), Some(seen.join("\n")));
+        }
+    }
+
+    if let Some(n) = exp.queued {
+        let q = lab.relay.queue();
+        if q.len() != n {
+            checker.fail("expect.queued".into(), n.to_string(), q.len().to_string(), Some(obs.queue.join("\n")));
+        }
+    }
+}
+
+struct Miss {
+    field: String,
+    expected: String,
+    actual: String,
+    /// Plain expected text, when a diff against `actual` helps.
+    expected_text: Option<String>,
+}
+
+fn delivered_misses(d: &DeliveredExpect, at: &str, m: &lab_core::ReceivedMessage, p: &ParsedMessage) -> Vec<Miss> {
+    let mut out = Vec::new();
+    if let Some(want) = &d.at {
+        if want != at {
+            out.push(Miss { field: "at".into(), expected: want.clone(), actual: at.to_string(), expected_text: None });
+        }
+    }
+    if let Some(want) = &d.mail_from {
+        if *want != m.envelope.mail_from {
+            out.push(Miss {
+                field: "mail_from".into(),
+                expected: want.clone(),
+                actual: m.envelope.mail_from.clone(),
+                expected_text: Some(want.clone()),
+            });
+        }
+    }
+    if let Some(want) = &d.rcpt_to {
+        if *want != m.envelope.rcpt_to {
+            out.push(Miss {
+                field: "rcpt_to".into(),
+                expected: format!("{want:?}"),
+                actual: format!("{:?}", m.envelope.rcpt_to),
+                expected_text: None,
+            });
+        }
+    }
+    // Headers in order: each expectation matches a later header than the previous one.
+    let mut pos = 0;
+    for (k, h) in d.headers.iter().enumerate() {
+        for (name, matcher) in h {
+            let found = p.headers[pos..]
+                .iter()
+                .position(|(n, v)| n.eq_ignore_ascii_case(name) && matcher.matches_exact(v));
+            match found {
+                Some(f) => pos += f + 1,
+                None => {
+                    let values = p.all(name);
+                    let actual = if values.is_empty() {
+                        format!("(no {name}: header)")
+                    } else {
+                        values.iter().map(|v| format!("{name}: {v}")).collect::<Vec<_>>().join("\n")
+                    };
+                    let expected_text = match matcher {
+                        ValueMatcher::Text(t) if values.len() == 1 => Some(format!("{name}: {t}")),
+                        _ => None,
+                    };
+                    out.push(Miss { field: format!("headers[{k}].{name}"), expected: matcher.to_string(), actual, expected_text });
+                }
+            }
+        }
+    }
+    for (name, n) in &d.header_count {
+        let got = p.all(name).len();
+        if got != *n {
+            out.push(Miss {
+                field: format!("header_count.{name}"),
+                expected: n.to_string(),
+                actual: got.to_string(),
+                expected_text: None,
+            });
+        }
+    }
+    if let Some(b) = &d.body {
+        if !b.matches_within(&p.body) {
+            out.push(Miss { field: "body".into(), expected: b.to_string(), actual: p.body.clone(), expected_text: None });
+        }
+    }
+    out
+}
+
+fn describe(d: &DeliveredExpect) -> String {
+    let mut parts = Vec::new();
+    if let Some(a) = &d.at {
+        parts.push(format!("at {a}"));
+    }
+    if let Some(f) = &d.mail_from {
+        parts.push(format!("from <{f}>"));
+    }
+    if let Some(r) = &d.rcpt_to {
+        parts.push(format!("to {r:?}"));
+    }
+    if parts.is_empty() {
+        "a delivered message".into()
+    } else {
+        format!("a message {}", parts.join(", "))
+    }
+}
+
+fn summary(delivered: &[(String, lab_core::ReceivedMessage, ParsedMessage)]) -> String {
+    if delivered.is_empty() {
+        return "nothing delivered".into();
+    }
+    delivered
+        .iter()
+        .map(|(at, m, _)| format!("<{}> -> {:?} at {at}", m.envelope.mail_from, m.envelope.rcpt_to))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// A line diff of expected versus actual, pretty_assertions style.
+/// Colours are stripped so the diff reads the same in JSON and JUnit reports.
+fn diff(expected: &str, actual: &str) -> String {
+    let coloured = format!("{}", pretty_assertions::StrComparison::new(expected, actual));
+    let ansi = regex::Regex::new("\x1b\\[[0-9;]*m").expect("static regex");
+    ansi.replace_all(&coloured, "").into_owned()
+}

@@ -1,0 +1,293 @@
+//! Running one lab: bring it up, play the steps, let the relay settle, check
+//! the expectations, bring it down. The runner never prints; it returns a
+//! [`LabReport`] and reports progress through a callback.
+
+use crate::expect::{self, Checker};
+use crate::lab::Lab;
+use crate::scenario::{LoadedScenario, ScriptSpec, SendSpec, Step};
+use lab_core::{codec, SmtpClient, TranscriptRecorder};
+use reports::{LabReport, Observations, Verdict};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Settings for a run.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Budget for labs that do not set one.
+    pub default_budget: Duration,
+    /// How many labs run at once.
+    pub jobs: usize,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions { default_budget: Duration::from_secs(20), jobs: 4 }
+    }
+}
+
+/// How long one SMTP read may take before the client gives up.
+const SMTP_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Run one lab to its verdict.
+pub async fn run_lab(loaded: &LoadedScenario, opts: &RunOptions) -> LabReport {
+    let s = &loaded.scenario;
+    let started = Instant::now();
+    let mut report = LabReport::new(s.name.clone(), loaded.path.display().to_string());
+    report.about = s.about.clone();
+    report.tags = s.tags.clone();
+    let budget = s.budget.map(|b| b.0).unwrap_or(opts.default_budget);
+    let deadline = started + budget;
+
+    let lab = match tokio::time::timeout(budget, Lab::start(s, lab_core::clock::wall())).await {
+        Ok(Ok(lab)) => lab,
+        Ok(Err(e)) => {
+            report.verdict = Verdict::Error;
+            report.error = Some(format!("could not start the lab: {e}"));
+            report.duration_ms = started.elapsed().as_millis() as u64;
+            return report;
+        }
+        Err(_) => {
+            report.verdict = Verdict::Failed;
+            report.error = Some(format!("the lab did not start within its budget of {budget:?}"));
+            report.duration_ms = started.elapsed().as_millis() as u64;
+            return report;
+        }
+    };
+    report.relay = lab.relay.flavour().to_string();
+
+    let mut checker = Checker::default();
+    let mut sessions = Vec::new();
+    let read_timeout = SMTP_READ_TIMEOUT.min(budget);
+    for (i, step) in s.steps.iter().enumerate() {
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        let outcome = tokio::time::timeout(remaining, run_step(&lab, i, step, read_timeout, &mut checker)).await;
+        match outcome {
+            Ok(Some(t)) => sessions.push(t),
+            Ok(None) => {}
+            Err(_) => {
+                checker.fail(
+                    format!("steps[{i}]"),
+                    format!("the lab to finish within its budget of {budget:?}"),
+                    "the budget ran out during this step (the relay hung or was too slow)".to_string(),
+                    Some(lab.relay.log_lines().join("\n")),
+                );
+                break;
+            }
+        }
+    }
+
+    // Let the relay finish its delivery attempts before looking at the results.
+    let remaining = deadline.saturating_duration_since(Instant::now());
+    if !lab.relay.settle(remaining).await {
+        let outbound: Vec<String> = lab.relay.outbound_sessions().iter().map(|t| t.render()).collect();
+        checker.fail(
+            "relay settles".into(),
+            format!("every delivery attempt to finish within the budget of {budget:?}"),
+            "deliveries were still running when the budget ran out".into(),
+            Some(outbound.join("\n")),
+        );
+    }
+
+    let observations = observe(&lab, sessions);
+    expect::check_final(&s.expect, &lab, &observations, &mut checker);
+    lab.stop().await;
+
+    report.failures = checker.into_failures();
+    report.verdict = if report.failures.is_empty() { Verdict::Passed } else { Verdict::Failed };
+    report.observations = observations;
+    report.duration_ms = started.elapsed().as_millis() as u64;
+    report
+}
+
+/// Run a set of labs, at most `opts.jobs` at a time; `on_done` hears about each as it finishes.
+pub async fn run_all(
+    labs: Vec<LoadedScenario>,
+    opts: &RunOptions,
+    mut on_done: impl FnMut(&LabReport),
+) -> Vec<LabReport> {
+    let sem = Arc::new(tokio::sync::Semaphore::new(opts.jobs.max(1)));
+    let mut set = tokio::task::JoinSet::new();
+    for (idx, lab) in labs.into_iter().enumerate() {
+        let sem = sem.clone();
+        let opts = opts.clone();
+        set.spawn(async move {
+            let _permit = sem.acquire_owned().await;
+            (idx, run_lab(&lab, &opts).await)
+        });
+    }
+    let mut out = Vec::new();
+    while let Some(res) = set.join_next().await {
+        match res {
+            Ok((idx, report)) => {
+                on_done(&report);
+                out.push((idx, report));
+            }
+            Err(e) => {
+                let mut r = LabReport::new("<panicked lab>", "");
+                r.error = Some(format!("the lab panicked: {e} (this is a relaylab bug; please report it)"));
+                on_done(&r);
+                out.push((usize::MAX, r));
+            }
+        }
+    }
+    out.sort_by_key(|(i, _)| *i);
+    out.into_iter().map(|(_, r)| r).collect()
+}
+
+async fn run_step(
+    lab: &Lab,
+    i: usize,
+    step: &Step,
+    read_timeout: Duration,
+    checker: &mut Checker,
+) -> Option<lab_core::Transcript> {
+    if let Some(send) = &step.send {
+        return Some(run_send(lab, i, send, step.expect.clone().unwrap_or_default(), read_timeout, checker).await);
+    }
+    if let Some(script) = &step.script {
+        return Some(run_script(lab, i, script, read_timeout, checker).await);
+    }
+    if let Some(d) = step.settle {
+        if !lab.relay.settle(d.0).await {
+            checker.fail(
+                format!("steps[{i}] (settle)"),
+                format!("the relay to settle within {:?}", d.0),
+                "deliveries still running".into(),
+                None,
+            );
+        }
+    }
+    None
+}
+
+fn path_arg(addr: &str) -> String {
+    if addr.starts_with('<') {
+        addr.to_string()
+    } else {
+        format!("<{addr}>")
+    }
+}
+
+/// One structured SMTP session, the way a well-behaved MTA would speak it:
+/// no DATA when every recipient was refused.
+async fn run_send(
+    lab: &Lab,
+    i: usize,
+    send: &SendSpec,
+    exp: crate::scenario::SendExpect,
+    read_timeout: Duration,
+    checker: &mut Checker,
+) -> lab_core::Transcript {
+    let label = format!("steps[{i}]: {} -> relay", send.from);
+    let rec = TranscriptRecorder::new(label.clone());
+    let what = |part: &str| format!("steps[{i}] (send from {}): {part}", send.from);
+    let from_ip = lab.hosts[&send.from].real_ip;
+    let mut client = match SmtpClient::connect(Some(from_ip), lab.relay_addr(), read_timeout, rec.clone()).await {
+        Ok(c) => c,
+        Err(e) => {
+            checker.fail(what("connect"), "a connection to the relay".into(), e.to_string(), Some(rec.snapshot().render()));
+            return rec.snapshot();
+        }
+    };
+    let mut replies = expect::SendReplies::default();
+    let result: Result<(), lab_core::client::ClientError> = async {
+        replies.greeting = Some(client.read_reply().await?);
+        let hello = match (&send.helo, &send.ehlo) {
+            (Some(h), _) => format!("HELO {h}"),
+            (_, Some(e)) => format!("EHLO {e}"),
+            _ => format!("EHLO {}", send.from),
+        };
+        replies.helo = Some(client.command(&hello).await?);
+        replies.mail = Some(client.command(&format!("MAIL FROM:{}", path_arg(&send.mail_from))).await?);
+        for r in &send.rcpt_to {
+            replies.rcpt.push(client.command(&format!("RCPT TO:{}", path_arg(r))).await?);
+        }
+        if replies.rcpt.iter().any(|r| r.code / 100 == 2) {
+            let data = client.command("DATA").await?;
+            let go = data.code == 354;
+            replies.data = Some(data);
+            if go {
+                let body = match &send.data {
+                    Some(d) => codec::to_crlf(d),
+                    None => codec::to_crlf(&format!(
+                        "From: {}\nTo: {}\nSubject: relaylab test\n\nA test message from relaylab.\n",
+                        send.mail_from,
+                        send.rcpt_to.join(", ")
+                    )),
+                };
+                replies.data_end = Some(client.send_message(&body).await?);
+            }
+        }
+        replies.quit = client.quit().await;
+        Ok(())
+    }
+    .await;
+    let transcript = rec.snapshot();
+    if let Err(e) = result {
+        replies.transport_error = Some(e.to_string());
+    }
+    expect::check_send(&exp, &replies, &what, &transcript, checker);
+    transcript
+}
+
+/// A raw dialogue, played by the mock sender (lockstep or all at once).
+async fn run_script(
+    lab: &Lab,
+    i: usize,
+    script: &ScriptSpec,
+    read_timeout: Duration,
+    checker: &mut Checker,
+) -> lab_core::Transcript {
+    use mock_hosts::{Mode, Sender, Step as SStep};
+    let mut steps = vec![SStep::Greeting];
+    let mut matchers = vec![script.greeting.clone()];
+    for line in &script.lines {
+        if let Some(l) = &line.send {
+            steps.push(SStep::Line(l.clone()));
+        } else if let Some(m) = &line.message {
+            steps.push(SStep::Message(codec::to_crlf(m)));
+        }
+        matchers.push(line.expect.clone());
+    }
+    let sender = Sender {
+        source_ip: Some(lab.hosts[&script.from].real_ip),
+        target: lab.relay_addr(),
+        timeout: read_timeout,
+        label: format!("steps[{i}]: {} -> relay", script.from),
+    };
+    let mode = if script.pipelined { Mode::Pipelined } else { Mode::Lockstep };
+    let record = sender.run(&steps, mode).await;
+    for (j, (m, reply)) in matchers.iter().zip(record.replies.iter()).enumerate() {
+        let Some(m) = m else { continue };
+        let part = if j == 0 { "greeting".to_string() } else { format!("lines[{}] reply", j - 1) };
+        let what = format!("steps[{i}] (script from {}): {part}", script.from);
+        expect::check_reply(m, reply.as_ref(), record.error.as_deref(), what, &record.transcript, checker);
+    }
+    record.transcript
+}
+
+/// Gather what the lab saw, for assertions and reports.
+fn observe(lab: &Lab, mut sessions: Vec<lab_core::Transcript>) -> Observations {
+    sessions.extend(lab.relay.outbound_sessions());
+    let mut delivered = Vec::new();
+    for (name, sink) in &lab.sinks {
+        for m in sink.messages() {
+            let parsed = crate::message::parse(&m.data);
+            delivered.push(reports::DeliveredMessage {
+                at: name.clone(),
+                mail_from: m.envelope.mail_from.clone(),
+                rcpt_to: m.envelope.rcpt_to.clone(),
+                headers: parsed.header_block,
+                size: m.data.len(),
+            });
+        }
+    }
+    let dns_queries = lab
+        .dns
+        .queries()
+        .into_iter()
+        .map(|q| reports::DnsQuery { name: q.name, qtype: q.qtype, protocol: q.protocol, rcode: q.rcode })
+        .collect();
+    let queue = lab.relay.queue().iter().map(|q| format!("{q:?}")).collect();
+    Observations { sessions, delivered, relay_log: lab.relay.log_lines(), dns_queries, queue }
+}

@@ -1,0 +1,13 @@
+//! Scenarios: the YAML format, loading with located errors, and discovery.
+//!
+//! A malformed scenario is reported as `file:line:column: what was expected`,
+//! before anything runs.
+
+pub mod duration;
+pub mod load;
+pub mod matcher;
+pub mod model;
+
+pub use load::{discover, load_file, load_str, LoadedScenario, ScenarioError};
+pub use matcher::{ReplyMatcher, ValueMatcher};
+pub use model::*;

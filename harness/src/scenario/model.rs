@@ -1,0 +1,333 @@
+//! The scenario format, as serde reads it.
+//!
+//! Unknown keys are errors everywhere (`deny_unknown_fields`): a mistyped
+//! expectation must never pass silently. The format is documented for users
+//! in `scenarios/README.md`; keep the two in step.
+
+use super::duration::LabDuration;
+use super::matcher::{ReplyMatcher, ValueMatcher};
+use relay_under_test::RelayProfile;
+use serde::{Deserialize, Deserializer};
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+/// One lab: a relay, the virtual internet around it, what happens, what must result.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Unique name, conventionally `<family>/<case>`.
+    pub name: String,
+    /// One line: what the lab shows.
+    #[serde(default)]
+    pub about: String,
+    /// The course module it comes from.
+    #[serde(default)]
+    pub course: Option<String>,
+    /// Tags; the first is conventionally the family.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Wall-clock budget for the whole lab (default 20s). A relay that hangs
+    /// fails the lab when it runs out; the run goes on.
+    #[serde(default)]
+    pub budget: Option<LabDuration>,
+    /// The relay's profile (hostname, relay_domains, ...).
+    pub relay: RelayProfile,
+    /// Network settings of the lab.
+    #[serde(default)]
+    pub network: NetworkSpec,
+    /// The virtual hosts around the relay, by name.
+    #[serde(default)]
+    pub hosts: BTreeMap<String, HostSpec>,
+    /// Extra DNS records, by owner name.
+    #[serde(default)]
+    pub dns: BTreeMap<String, DnsNode>,
+    /// What happens, in order.
+    pub steps: Vec<Step>,
+    /// What must be true once every step ran and the relay settled.
+    #[serde(default)]
+    pub expect: FinalExpect,
+}
+
+/// Network settings of a lab.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkSpec {
+    /// The relay's lab address (default 192.0.2.25).
+    #[serde(default = "default_relay_ip")]
+    pub relay_ip: IpAddr,
+    /// Which network backend runs the lab. Only `loopback` exists so far.
+    #[serde(default)]
+    pub backend: Backend,
+}
+
+impl Default for NetworkSpec {
+    fn default() -> Self {
+        NetworkSpec { relay_ip: default_relay_ip(), backend: Backend::Loopback }
+    }
+}
+
+fn default_relay_ip() -> IpAddr {
+    IpAddr::from([192, 0, 2, 25])
+}
+
+/// A network backend.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// Every virtual host on its own 127.x.y.z address; no privileges needed.
+    #[default]
+    Loopback,
+}
+
+/// One virtual host.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostSpec {
+    /// Its lab address. Hosts without one get the next free address in 198.51.100.0/24.
+    #[serde(default)]
+    pub ip: Option<IpAddr>,
+    /// Its reverse-DNS name. Default: the host's name when that is a domain
+    /// name (has a dot); `""` means no PTR record at all.
+    #[serde(default)]
+    pub ptr: Option<String>,
+    /// Whether to publish an A record for the host's name (default: when the name has a dot).
+    #[serde(default)]
+    pub a_record: Option<bool>,
+    /// The SMTP service it runs on the lab's SMTP port, if any.
+    #[serde(default)]
+    pub smtp: Option<SmtpService>,
+}
+
+/// What a host's SMTP port does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpService {
+    /// An MX sink that accepts every message and records it.
+    Accept,
+    /// Nothing listens: connections are refused.
+    Down,
+}
+
+/// DNS records for one owner name: `MX: ["10 mx.example"]`, `A: 192.0.2.1`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DnsNode {
+    /// IPv4 addresses.
+    #[serde(rename = "A", default, deserialize_with = "one_or_many")]
+    pub a: Vec<String>,
+    /// IPv6 addresses.
+    #[serde(rename = "AAAA", default, deserialize_with = "one_or_many")]
+    pub aaaa: Vec<String>,
+    /// Mail exchangers, `<preference> <host>`.
+    #[serde(rename = "MX", default, deserialize_with = "one_or_many")]
+    pub mx: Vec<String>,
+    /// Reverse names (for `in-addr.arpa` owners).
+    #[serde(rename = "PTR", default, deserialize_with = "one_or_many")]
+    pub ptr: Vec<String>,
+    /// Text records.
+    #[serde(rename = "TXT", default, deserialize_with = "one_or_many")]
+    pub txt: Vec<String>,
+    /// Alias target.
+    #[serde(rename = "CNAME", default, deserialize_with = "one_or_many")]
+    pub cname: Vec<String>,
+}
+
+impl DnsNode {
+    /// `(type, value)` pairs in a stable order.
+    pub fn records(&self) -> Vec<(&'static str, &str)> {
+        let mut out = Vec::new();
+        for (t, vs) in [
+            ("A", &self.a),
+            ("AAAA", &self.aaaa),
+            ("MX", &self.mx),
+            ("PTR", &self.ptr),
+            ("TXT", &self.txt),
+            ("CNAME", &self.cname),
+        ] {
+            out.extend(vs.iter().map(|v| (t, v.as_str())));
+        }
+        out
+    }
+}
+
+/// Accept `X: value` as well as `X: [value, value]`.
+fn one_or_many<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match OneOrMany::deserialize(d) {
+        Ok(OneOrMany::One(s)) => vec![s],
+        Ok(OneOrMany::Many(v)) => v,
+        Err(_) => {
+            return Err(serde::de::Error::custom(
+                "expected a record value such as \"10 mx.example.com\" or a list of them",
+            ))
+        }
+    })
+}
+
+/// One step of a lab. Exactly one action key (`send`, `script`, `settle`) per step.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    /// Send one message through the relay, structured.
+    #[serde(default)]
+    pub send: Option<SendSpec>,
+    /// Play a raw SMTP dialogue, line by line.
+    #[serde(default)]
+    pub script: Option<ScriptSpec>,
+    /// Wait until the relay has finished its delivery attempts (at most this long).
+    #[serde(default)]
+    pub settle: Option<LabDuration>,
+    /// Expected replies for a `send` step.
+    #[serde(default)]
+    pub expect: Option<SendExpect>,
+}
+
+/// A structured send: one SMTP session carrying one message.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SendSpec {
+    /// The virtual host the session comes from.
+    pub from: String,
+    /// Say `HELO <name>` (SMTP). Default: `EHLO <from host's name>`.
+    #[serde(default)]
+    pub helo: Option<String>,
+    /// Say `EHLO <name>` (ESMTP).
+    #[serde(default)]
+    pub ehlo: Option<String>,
+    /// Envelope sender; written `MAIL FROM:<addr>` unless it already has brackets. `<>` is the null sender.
+    pub mail_from: String,
+    /// Envelope recipients, one `RCPT TO:` each.
+    #[serde(deserialize_with = "one_or_many")]
+    pub rcpt_to: Vec<String>,
+    /// The message (headers, blank line, body). Default: a minimal message.
+    #[serde(default)]
+    pub data: Option<String>,
+    /// Write every command at once instead of waiting for each reply (PIPELINING).
+    #[serde(default)]
+    pub pipelined: bool,
+}
+
+/// Reply expectations for a `send` step. Each is a reply matcher.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SendExpect {
+    /// The greeting.
+    #[serde(default)]
+    pub greeting: Option<ReplyMatcher>,
+    /// The HELO/EHLO reply.
+    #[serde(default)]
+    pub helo: Option<ReplyMatcher>,
+    /// The MAIL reply.
+    #[serde(default)]
+    pub mail: Option<ReplyMatcher>,
+    /// The RCPT replies: one matcher for all, or a list, one per recipient.
+    #[serde(default)]
+    pub rcpt: Option<RcptExpect>,
+    /// The DATA reply (usually 354).
+    #[serde(default)]
+    pub data: Option<ReplyMatcher>,
+    /// The reply after the final dot.
+    #[serde(default)]
+    pub data_end: Option<ReplyMatcher>,
+    /// The QUIT reply.
+    #[serde(default)]
+    pub quit: Option<ReplyMatcher>,
+}
+
+/// One matcher for every RCPT, or one per recipient.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum RcptExpect {
+    /// Applies to every recipient.
+    All(ReplyMatcher),
+    /// One per recipient, in order.
+    Each(Vec<ReplyMatcher>),
+}
+
+/// A raw dialogue: lines as written, each with an optional reply matcher.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScriptSpec {
+    /// The virtual host the session comes from.
+    pub from: String,
+    /// Write everything at once, before even the greeting (`cat session | nc relay 25`).
+    #[serde(default)]
+    pub pipelined: bool,
+    /// Expected greeting.
+    #[serde(default)]
+    pub greeting: Option<ReplyMatcher>,
+    /// The dialogue.
+    pub lines: Vec<ScriptLine>,
+}
+
+/// One element of a raw dialogue.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScriptLine {
+    /// A command line sent as written (one reply expected).
+    #[serde(default)]
+    pub send: Option<String>,
+    /// A message sent after a 354, dot-stuffed and terminated (one reply expected).
+    #[serde(default)]
+    pub message: Option<String>,
+    /// The reply expected for this line.
+    #[serde(default)]
+    pub expect: Option<ReplyMatcher>,
+}
+
+/// What must be true at the end of the lab.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FinalExpect {
+    /// How many messages the lab's MX hosts received in all.
+    #[serde(default)]
+    pub delivered_count: Option<usize>,
+    /// Messages that must have been delivered (each matched by a distinct message).
+    #[serde(default)]
+    pub delivered: Vec<DeliveredExpect>,
+    /// Relay log lines that must appear, in this order (value matchers; plain text = substring).
+    #[serde(default)]
+    pub relay_log: Vec<ValueMatcher>,
+    /// Relay log lines that must not appear.
+    #[serde(default)]
+    pub relay_log_absent: Vec<ValueMatcher>,
+    /// DNS questions that must have been asked: `"MX sysiphus.com"`.
+    #[serde(default)]
+    pub dns_queries: Vec<String>,
+    /// How many messages may remain in the relay's queue.
+    #[serde(default)]
+    pub queued: Option<usize>,
+}
+
+/// One expected delivered message.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeliveredExpect {
+    /// The host that received it.
+    #[serde(default)]
+    pub at: Option<String>,
+    /// Envelope sender (exact, without brackets).
+    #[serde(default)]
+    pub mail_from: Option<String>,
+    /// Envelope recipients (exact, without brackets, in order).
+    #[serde(default, deserialize_with = "opt_one_or_many")]
+    pub rcpt_to: Option<Vec<String>>,
+    /// Headers that must appear in this order: `- Received: "/^from .../"`.
+    #[serde(default)]
+    pub headers: Vec<BTreeMap<String, ValueMatcher>>,
+    /// How many times a header occurs: `{ Received: 2 }`.
+    #[serde(default)]
+    pub header_count: BTreeMap<String, usize>,
+    /// The body (value matcher).
+    #[serde(default)]
+    pub body: Option<ValueMatcher>,
+}
+
+fn opt_one_or_many<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
+    one_or_many(d).map(Some)
+}

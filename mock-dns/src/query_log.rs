@@ -1,0 +1,262 @@
+//! The query log, and the request handler in front of hickory's catalog that
+//! keeps it. That handler is also where per-query faults will be decided.
+
+use std::{
+    iter,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc, Mutex, MutexGuard,
+    },
+};
+
+use hickory_server::{
+    net::{runtime::Time, xfer::Protocol, NetError},
+    proto::{
+        op::{Message, Metadata, ResponseCode},
+        rr::{Record, RecordType},
+        serialize::binary::{BinDecoder, BinEncoder},
+    },
+    server::{Request, RequestHandler, ResponseHandler, ResponseInfo},
+    zone_handler::{Catalog, MessageResponse, MessageResponseBuilder, Queries},
+};
+
+/// One query the mock DNS answered.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct QueryLogEntry {
+    /// Queried name, lowercase, without trailing dot (`"."` for the root).
+    pub name: String,
+    /// Query type mnemonic: `"MX"`, `"A"`, `"PTR"`, ... (`"TYPE65432"` if unknown).
+    pub qtype: String,
+    /// `"udp"` or `"tcp"`.
+    pub protocol: String,
+    /// Response code sent: `"NOERROR"`, `"NXDOMAIN"`, `"SERVFAIL"`, ...
+    pub rcode: String,
+    /// Number of records in the answer section.
+    pub answers: usize,
+}
+
+/// Shared, append-only list of answered queries.
+#[derive(Clone, Default)]
+pub(crate) struct QueryLog(Arc<Mutex<Vec<QueryLogEntry>>>);
+
+impl QueryLog {
+    pub(crate) fn snapshot(&self) -> Vec<QueryLogEntry> {
+        self.lock().clone()
+    }
+
+    fn push(&self, entry: QueryLogEntry) {
+        self.lock().push(entry);
+    }
+
+    // A panic elsewhere must not hide the log from the report.
+    fn lock(&self) -> MutexGuard<'_, Vec<QueryLogEntry>> {
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// Serves from the catalog and logs every query.
+pub(crate) struct LoggingHandler {
+    pub(crate) catalog: Catalog,
+    pub(crate) log: QueryLog,
+}
+
+#[async_trait::async_trait]
+impl RequestHandler for LoggingHandler {
+    async fn handle_request<R: ResponseHandler, T: Time>(
+        &self,
+        request: &Request,
+        response_handle: R,
+    ) -> ResponseInfo {
+        let (name, qtype) = match request.queries.queries().first() {
+            Some(query) => (
+                log_name(&query.name().to_string()),
+                type_name(query.query_type()),
+            ),
+            None => (String::new(), String::new()),
+        };
+        let responder = LogBeforeSend {
+            inner: response_handle,
+            state: Arc::new(Pending {
+                log: self.log.clone(),
+                name,
+                qtype,
+                protocol: protocol_name(request.protocol()),
+                udp: request.protocol() == Protocol::Udp,
+                queries: reread_queries(&request.queries),
+                logged: AtomicBool::new(false),
+            }),
+        };
+        let state = responder.state.clone();
+        let info = self
+            .catalog
+            .handle_request::<_, T>(request, responder)
+            .await;
+        // Every catalog path sends a response; this only guards "every query".
+        if !state.logged.load(Ordering::SeqCst) {
+            state.record(info.response_code, usize::from(info.counts().answers));
+        }
+        info
+    }
+}
+
+struct Pending {
+    log: QueryLog,
+    name: String,
+    qtype: String,
+    protocol: String,
+    udp: bool,
+    queries: Queries,
+    logged: AtomicBool,
+}
+
+impl Pending {
+    fn record(&self, rcode: ResponseCode, answers: usize) {
+        if self.logged.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        self.log.push(QueryLogEntry {
+            name: self.name.clone(),
+            qtype: self.qtype.clone(),
+            protocol: self.protocol.clone(),
+            rcode: rcode_name(rcode),
+            answers,
+        });
+    }
+}
+
+/// Logs a response before it is handed to the socket, so a client that has
+/// its answer always finds the query in the log. hickory only reports the
+/// answer count after queueing the bytes, so the response is encoded here
+/// once to count, then rebuilt for the real send.
+#[derive(Clone)]
+struct LogBeforeSend<R> {
+    inner: R,
+    state: Arc<Pending>,
+}
+
+#[async_trait::async_trait]
+impl<R: ResponseHandler> ResponseHandler for LogBeforeSend<R> {
+    async fn send_response<'a>(
+        &mut self,
+        response: MessageResponse<
+            '_,
+            'a,
+            impl Iterator<Item = &'a Record> + Send + 'a,
+            impl Iterator<Item = &'a Record> + Send + 'a,
+            impl Iterator<Item = &'a Record> + Send + 'a,
+            impl Iterator<Item = &'a Record> + Send + 'a,
+        >,
+    ) -> Result<ResponseInfo, NetError> {
+        let edns = response.edns().cloned();
+        let metadata = *response.metadata();
+        // Same size limit hickory applies, so truncation matches.
+        let max_size = if self.state.udp {
+            edns.as_ref().map_or(512, |e| e.max_payload())
+        } else {
+            u16::MAX
+        };
+        let mut wire = Vec::with_capacity(512);
+        let mut encoder = BinEncoder::new(&mut wire);
+        encoder.set_max_size(max_size);
+        let encoded = response.destructive_emit(&mut encoder);
+        let message = encoded.ok().and_then(|_| Message::from_vec(&wire).ok());
+
+        let state = self.state.clone();
+        let builder = MessageResponseBuilder::new(&state.queries, edns.as_ref());
+        match message {
+            Some(message) => {
+                state.record(message.metadata.response_code, message.answers.len());
+                let rebuilt = builder.build(
+                    message.metadata,
+                    message.answers.iter(),
+                    message.authorities.iter(),
+                    iter::empty(),
+                    message.additionals.iter(),
+                );
+                self.inner.send_response(rebuilt).await
+            }
+            // hickory answers an unencodable response with SERVFAIL too.
+            None => {
+                let mut failed = Metadata::response_from_request(&metadata);
+                failed.response_code = ResponseCode::ServFail;
+                state.record(ResponseCode::ServFail, 0);
+                self.inner
+                    .send_response(builder.build_no_records(failed))
+                    .await
+            }
+        }
+    }
+}
+
+/// An owned copy of the question section, byte for byte (keeps the client's
+/// letter case, which 0x20-randomizing resolvers check).
+fn reread_queries(queries: &Queries) -> Queries {
+    let bytes = queries.as_bytes();
+    Queries::read(&mut BinDecoder::new(bytes), queries.len())
+        .or_else(|_| Queries::read(&mut BinDecoder::new(&[]), 0))
+        .unwrap_or_else(|_| unreachable!("reading zero queries cannot fail"))
+}
+
+fn log_name(fqdn: &str) -> String {
+    if fqdn == "." {
+        return ".".to_string();
+    }
+    fqdn.strip_suffix('.').unwrap_or(fqdn).to_ascii_lowercase()
+}
+
+fn type_name(rtype: RecordType) -> String {
+    match rtype {
+        RecordType::Unknown(code) => format!("TYPE{code}"),
+        known => known.to_string(),
+    }
+}
+
+fn protocol_name(protocol: Protocol) -> String {
+    match protocol {
+        Protocol::Udp => "udp".to_string(),
+        Protocol::Tcp => "tcp".to_string(),
+        #[allow(unreachable_patterns)]
+        other => other.to_string().to_ascii_lowercase(),
+    }
+}
+
+/// RFC mnemonics, as `dig` prints them.
+pub(crate) fn rcode_name(rcode: ResponseCode) -> String {
+    let name = match rcode {
+        ResponseCode::NoError => "NOERROR",
+        ResponseCode::FormErr => "FORMERR",
+        ResponseCode::ServFail => "SERVFAIL",
+        ResponseCode::NXDomain => "NXDOMAIN",
+        ResponseCode::NotImp => "NOTIMP",
+        ResponseCode::Refused => "REFUSED",
+        ResponseCode::YXDomain => "YXDOMAIN",
+        ResponseCode::YXRRSet => "YXRRSET",
+        ResponseCode::NXRRSet => "NXRRSET",
+        ResponseCode::NotAuth => "NOTAUTH",
+        ResponseCode::NotZone => "NOTZONE",
+        ResponseCode::BADVERS => "BADVERS",
+        other => return format!("RCODE{}", u16::from(other)),
+    };
+    name.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_normalized() {
+        assert_eq!(log_name("MX.Example.COM."), "mx.example.com");
+        assert_eq!(log_name("."), ".");
+        assert_eq!(type_name(RecordType::MX), "MX");
+        assert_eq!(type_name(RecordType::Unknown(65432)), "TYPE65432");
+        assert_eq!(rcode_name(ResponseCode::NXDomain), "NXDOMAIN");
+        assert_eq!(rcode_name(ResponseCode::NoError), "NOERROR");
+        assert_eq!(
+            rcode_name(<ResponseCode as From<u16>>::from(3841)),
+            "RCODE3841"
+        );
+    }
+}

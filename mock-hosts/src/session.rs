@@ -1,0 +1,406 @@
+//! The server side of one SMTP session as a state machine, without a socket.
+//!
+//! The connection task feeds it command lines and the message read after
+//! `354`; it answers with [`Outcome`]s. Everything SMTP-specific the sink does
+//! (replies, sequencing, the envelope) lives here, so it is unit-testable.
+//!
+//! The state follows RFC 5321 4.1.4: a mail transaction starts with `MAIL`,
+//! collects one or more `RCPT`, and ends with `DATA` and the message; `RSET`,
+//! `HELO`/`EHLO` and a finished message clear it. Several transactions may
+//! follow one another in one session.
+
+use crate::command::Command;
+use crate::config::{Phase, SinkBehaviour, MAX_MESSAGE_SIZE};
+use chrono::{Datelike, Timelike};
+use lab_core::{Envelope, Reply, SharedClock};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// What the connection should do after a line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Send the reply and read the next command.
+    Reply(Reply),
+    /// Send the reply (`354`), then read the message up to the final `.`.
+    Data(Reply),
+    /// Send the reply, then close the connection.
+    Close(Reply),
+}
+
+impl Outcome {
+    /// The reply to send, whatever comes next.
+    pub fn reply(&self) -> &Reply {
+        match self {
+            Outcome::Reply(r) | Outcome::Data(r) | Outcome::Close(r) => r,
+        }
+    }
+}
+
+/// A message the session accepted, before the server adds host, peer and session index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Accepted {
+    /// The id given in the `250` reply.
+    pub queue_id: String,
+    /// The HELO/EHLO argument, if the client gave one.
+    pub helo: Option<String>,
+    /// The envelope.
+    pub envelope: Envelope,
+    /// The message, dot-unstuffed, CRLF line ends.
+    pub data: Vec<u8>,
+}
+
+/// Hands out queue ids, unique per sink, in the Sendmail style: six base-60
+/// characters of date and time (year, month, day, hour, minute, second) read
+/// from the lab clock, then an eight-digit sequence number. `q7DFAJ00000001`.
+#[derive(Debug)]
+pub struct QueueIds {
+    clock: SharedClock,
+    next: AtomicU64,
+}
+
+const BASE60: &[u8; 60] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwx";
+
+impl QueueIds {
+    /// A fresh sequence starting at 1.
+    pub fn new(clock: SharedClock) -> Self {
+        QueueIds { clock, next: AtomicU64::new(1) }
+    }
+
+    /// The next id; 14 characters.
+    pub fn next_id(&self) -> String {
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        let t = self.clock.now();
+        let digits =
+            [(t.year() - 1900).rem_euclid(60) as u32, t.month0(), t.day(), t.hour(), t.minute(), t.second() % 60];
+        let mut id: String = digits.iter().map(|&d| BASE60[d as usize % 60] as char).collect();
+        id.push_str(&format!("{:08}", n % 100_000_000));
+        id
+    }
+}
+
+/// One SMTP session's state.
+#[derive(Debug)]
+pub struct Session {
+    hostname: String,
+    peer: SocketAddr,
+    behaviour: SinkBehaviour,
+    queue_ids: std::sync::Arc<QueueIds>,
+    helo: Option<String>,
+    /// `MAIL` given: the transaction is open.
+    mail_from: Option<String>,
+    rcpt_to: Vec<String>,
+    /// A `354` was sent; the next input is the message.
+    awaiting_data: bool,
+}
+
+impl Session {
+    /// A new session with a client at `peer`.
+    pub fn new(
+        hostname: impl Into<String>,
+        peer: SocketAddr,
+        behaviour: SinkBehaviour,
+        queue_ids: std::sync::Arc<QueueIds>,
+    ) -> Self {
+        Session {
+            hostname: hostname.into(),
+            peer,
+            behaviour,
+            queue_ids,
+            helo: None,
+            mail_from: None,
+            rcpt_to: Vec::new(),
+            awaiting_data: false,
+        }
+    }
+
+    /// The HELO/EHLO argument so far.
+    pub fn helo(&self) -> Option<&str> {
+        self.helo.as_deref()
+    }
+
+    /// The opening reply (RFC 5321 4.3.1: `220 <domain> <text>`).
+    pub fn greeting(&self) -> Outcome {
+        self.behaviour
+            .answer(Phase::Greeting)
+            .unwrap_or_else(|| Outcome::Reply(Reply::new(220, format!("{} ESMTP relaylab-sink", self.hostname))))
+    }
+
+    /// Answer one command line.
+    pub fn command(&mut self, line: &str) -> Outcome {
+        let reply = |code, text: &str| Outcome::Reply(Reply::new(code, text));
+        if self.awaiting_data {
+            // The connection must read the message, not commands, after a 354.
+            return reply(503, "5.5.0 Message expected after 354");
+        }
+        match Command::parse(line) {
+            // RFC 5321 4.1.4: HELO/EHLO may come again at any time and reset
+            // the transaction as RSET does.
+            // RFC 5321 4.1.4: HELO/EHLO may come again at any time and reset
+            // the transaction as RSET does.
+            Command::Helo(name) => self.hello(name, false),
+            Command::Ehlo(name) => self.hello(name, true),
+            Command::Mail { from, .. } => {
+                if self.mail_from.is_some() {
+                    return reply(503, "5.5.0 Sender already specified");
+                }
+                if let Some(o) = self.behaviour.answer(Phase::Mail) {
+                    return o;
+                }
+                self.mail_from = Some(from);
+                reply(250, "2.1.0 Sender ok")
+            }
+            Command::Rcpt { to, .. } => {
+                if self.mail_from.is_none() {
+                    return reply(503, "5.0.0 Need MAIL before RCPT");
+                }
+                if let Some(o) = self.behaviour.answer(Phase::Rcpt) {
+                    return o;
+                }
+                self.rcpt_to.push(to);
+                reply(250, "2.1.5 Recipient ok")
+            }
+            Command::Data => {
+                if self.mail_from.is_none() {
+                    return reply(503, "5.0.0 Need MAIL command");
+                }
+                if self.rcpt_to.is_empty() {
+                    return reply(503, "5.0.0 Need RCPT (recipient)");
+                }
+                if let Some(o) = self.behaviour.answer(Phase::Data) {
+                    return o;
+                }
+                self.awaiting_data = true;
+                Outcome::Data(Reply::new(354, "Enter mail, end with \".\" on a line by itself"))
+            }
+            Command::Rset => {
+                self.reset();
+                reply(250, "2.0.0 Reset state")
+            }
+            Command::Noop => reply(250, "2.0.0 OK"),
+            Command::Quit => Outcome::Close(Reply::new(221, format!("2.0.0 {} closing connection", self.hostname))),
+            // RFC 5321 3.5.3: 252 means "cannot verify, but will accept and try".
+            Command::Vrfy(_) => reply(252, "2.5.2 Cannot VRFY user"),
+            Command::Help => Outcome::Reply(Reply::multi(
+                214,
+                vec![
+                    "2.0.0 This is relaylab-sink, a test MX".into(),
+                    "2.0.0 Commands: HELO EHLO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP".into(),
+                    "2.0.0 End of HELP info".into(),
+                ],
+            )),
+            Command::Invalid { .. } => reply(501, "5.5.2 Syntax error in parameters"),
+            Command::Unknown(line) => {
+                Outcome::Reply(Reply::new(500, format!("5.5.1 Command unrecognized: \"{}\"", printable(&line))))
+            }
+        }
+    }
+
+    /// Answer HELO (`extended` false) or EHLO.
+    fn hello(&mut self, name: String, extended: bool) -> Outcome {
+        if let Some(o) = self.behaviour.answer(Phase::Helo) {
+            return o;
+        }
+        self.reset();
+        self.helo = Some(name);
+        let hello = format!("{} Hello [{}]", self.hostname, self.peer.ip());
+        if !extended {
+            return Outcome::Reply(Reply::new(250, hello));
+        }
+        // RFC 5321 4.1.1.1: the first line greets, each further line names one
+        // extension the client may use (RFC 2920 PIPELINING, RFC 6152
+        // 8BITMIME, RFC 1870 SIZE, RFC 2034 ENHANCEDSTATUSCODES).
+        Outcome::Reply(Reply::multi(
+            250,
+            vec![
+                hello,
+                "PIPELINING".into(),
+                "8BITMIME".into(),
+                format!("SIZE {MAX_MESSAGE_SIZE}"),
+                "ENHANCEDSTATUSCODES".into(),
+                "HELP".into(),
+            ],
+        ))
+    }
+
+    /// The reply to a command line longer than the codec allows (RFC 5321 4.5.3.1.4).
+    pub fn line_too_long(&self) -> Outcome {
+        Outcome::Reply(Reply::new(500, "5.5.2 Line too long"))
+    }
+
+    /// The message after `354` has been read (`oversize` when it passed
+    /// [`MAX_MESSAGE_SIZE`]). Answers the final reply and, when the message is
+    /// accepted, what to record. The transaction is over either way.
+    pub fn end_of_data(&mut self, data: Vec<u8>, oversize: bool) -> (Outcome, Option<Accepted>) {
+        if !self.awaiting_data {
+            return (Outcome::Reply(Reply::new(503, "5.5.0 No DATA in progress")), None);
+        }
+        self.awaiting_data = false;
+        if oversize {
+            self.reset();
+            let r = Reply::new(552, "5.3.4 Message size exceeds fixed maximum message size");
+            return (Outcome::Reply(r), None);
+        }
+        if let Some(o) = self.behaviour.answer(Phase::EndOfData) {
+            self.reset();
+            return (o, None);
+        }
+        let queue_id = self.queue_ids.next_id();
+        let envelope = Envelope {
+            mail_from: self.mail_from.take().unwrap_or_default(),
+            rcpt_to: std::mem::take(&mut self.rcpt_to),
+        };
+        let accepted = Accepted { queue_id: queue_id.clone(), helo: self.helo.clone(), envelope, data };
+        let reply = Reply::new(250, format!("2.0.0 {queue_id} Message accepted for delivery"));
+        (Outcome::Reply(reply), Some(accepted))
+    }
+
+    fn reset(&mut self) {
+        self.mail_from = None;
+        self.rcpt_to.clear();
+        self.awaiting_data = false;
+    }
+}
+
+/// Control characters would garble a reply line; show them as `?`.
+fn printable(s: &str) -> String {
+    s.chars().map(|c| if c.is_control() { '?' } else { c }).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lab_core::clock::FixedClock;
+    use std::sync::Arc;
+
+    fn session() -> Session {
+        let clock = chrono::DateTime::parse_from_rfc3339("2025-08-13T15:10:19Z").unwrap().to_utc();
+        let ids = Arc::new(QueueIds::new(Arc::new(FixedClock(clock))));
+        Session::new("mx.example", "192.0.2.7:40000".parse().unwrap(), SinkBehaviour::Accept, ids)
+    }
+
+    fn line(s: &mut Session, cmd: &str) -> String {
+        s.command(cmd).reply().first_line()
+    }
+
+    #[test]
+    fn greeting_names_the_host() {
+        assert_eq!(session().greeting(), Outcome::Reply(Reply::new(220, "mx.example ESMTP relaylab-sink")));
+    }
+
+    #[test]
+    fn ehlo_lists_extensions_and_helo_is_one_line() {
+        let mut s = session();
+        let ehlo = s.command("EHLO client.example");
+        assert_eq!(
+            ehlo.reply().to_wire(),
+            "250-mx.example Hello [192.0.2.7]\r\n250-PIPELINING\r\n250-8BITMIME\r\n250-SIZE 52428800\r\n\
+             250-ENHANCEDSTATUSCODES\r\n250 HELP\r\n"
+        );
+        assert_eq!(s.helo(), Some("client.example"));
+        assert_eq!(line(&mut s, "helo other"), "250 mx.example Hello [192.0.2.7]");
+        assert_eq!(s.helo(), Some("other"));
+    }
+
+    #[test]
+    fn a_full_transaction_is_accepted_with_its_envelope() {
+        let mut s = session();
+        s.command("EHLO c");
+        assert_eq!(line(&mut s, "MAIL FROM:<a@b> SIZE=123 BODY=8BITMIME"), "250 2.1.0 Sender ok");
+        assert_eq!(line(&mut s, "RCPT TO:<x@y>"), "250 2.1.5 Recipient ok");
+        assert_eq!(line(&mut s, "rcpt to: <z@y>"), "250 2.1.5 Recipient ok");
+        let data = s.command("DATA");
+        assert_eq!(data, Outcome::Data(Reply::new(354, "Enter mail, end with \".\" on a line by itself")));
+        let (reply, acc) = s.end_of_data(b"Subject: t\r\n\r\nhi\r\n".to_vec(), false);
+        let acc = acc.expect("accepted");
+        assert_eq!(reply.reply().first_line(), format!("250 2.0.0 {} Message accepted for delivery", acc.queue_id));
+        assert_eq!(acc.envelope, Envelope { mail_from: "a@b".into(), rcpt_to: vec!["x@y".into(), "z@y".into()] });
+        assert_eq!(acc.helo.as_deref(), Some("c"));
+        assert_eq!(acc.data, b"Subject: t\r\n\r\nhi\r\n".to_vec());
+    }
+
+    #[test]
+    fn second_transaction_needs_no_rset_and_gets_a_new_queue_id() {
+        let mut s = session();
+        let mut ids = Vec::new();
+        for rcpt in ["one@y", "two@y"] {
+            assert_eq!(line(&mut s, "MAIL FROM:<>"), "250 2.1.0 Sender ok");
+            line(&mut s, &format!("RCPT TO:<{rcpt}>"));
+            assert!(matches!(s.command("DATA"), Outcome::Data(_)));
+            let (_, acc) = s.end_of_data(b"x\r\n".to_vec(), false);
+            let acc = acc.unwrap();
+            assert_eq!(acc.envelope.mail_from, "");
+            assert_eq!(acc.envelope.rcpt_to, vec![rcpt.to_string()]);
+            assert_eq!(acc.helo, None);
+            ids.push(acc.queue_id);
+        }
+        assert_ne!(ids[0], ids[1]);
+        // 2025-08-13 15:10:19 → year 125%60=5, month0 7, day 13=D, 15=F, 10=A, 19=J.
+        assert_eq!(ids[0], "57DFAJ00000001");
+        assert_eq!(ids[1], "57DFAJ00000002");
+    }
+
+    #[test]
+    fn sequence_errors_are_answered_and_the_session_goes_on() {
+        let mut s = session();
+        assert_eq!(line(&mut s, "RCPT TO:<x@y>"), "503 5.0.0 Need MAIL before RCPT");
+        assert_eq!(line(&mut s, "DATA"), "503 5.0.0 Need MAIL command");
+        assert_eq!(line(&mut s, "MAIL FROM:<a@b>"), "250 2.1.0 Sender ok");
+        assert_eq!(line(&mut s, "MAIL FROM:<c@d>"), "503 5.5.0 Sender already specified");
+        assert_eq!(line(&mut s, "DATA"), "503 5.0.0 Need RCPT (recipient)");
+        assert_eq!(line(&mut s, "RCPT TO:<>"), "501 5.5.2 Syntax error in parameters");
+        assert_eq!(line(&mut s, "RCPT TO:<x@y>"), "250 2.1.5 Recipient ok");
+        assert!(matches!(s.command("DATA"), Outcome::Data(_)));
+    }
+
+    #[test]
+    fn unknown_and_malformed_commands() {
+        let mut s = session();
+        assert_eq!(line(&mut s, "XYZZY"), "500 5.5.1 Command unrecognized: \"XYZZY\"");
+        assert_eq!(line(&mut s, ""), "500 5.5.1 Command unrecognized: \"\"");
+        assert_eq!(line(&mut s, "FOO\rbar"), "500 5.5.1 Command unrecognized: \"FOO?bar\"");
+        assert_eq!(line(&mut s, "MAIL FROM <a@b>"), "501 5.5.2 Syntax error in parameters");
+        assert_eq!(line(&mut s, "VRFY root"), "252 2.5.2 Cannot VRFY user");
+        assert_eq!(line(&mut s, "NOOP"), "250 2.0.0 OK");
+        assert_eq!(s.command("HELP").reply().code, 214);
+        assert_eq!(s.line_too_long().reply().first_line(), "500 5.5.2 Line too long");
+    }
+
+    #[test]
+    fn rset_and_ehlo_clear_the_transaction() {
+        let mut s = session();
+        line(&mut s, "MAIL FROM:<a@b>");
+        line(&mut s, "RCPT TO:<x@y>");
+        assert_eq!(line(&mut s, "RSET"), "250 2.0.0 Reset state");
+        assert_eq!(line(&mut s, "DATA"), "503 5.0.0 Need MAIL command");
+        line(&mut s, "MAIL FROM:<a@b>");
+        line(&mut s, "EHLO again");
+        assert_eq!(line(&mut s, "RCPT TO:<x@y>"), "503 5.0.0 Need MAIL before RCPT");
+    }
+
+    #[test]
+    fn quit_closes() {
+        let mut s = session();
+        assert_eq!(s.command("QUIT"), Outcome::Close(Reply::new(221, "2.0.0 mx.example closing connection")));
+    }
+
+    #[test]
+    fn oversize_message_is_refused_and_not_recorded() {
+        let mut s = session();
+        line(&mut s, "MAIL FROM:<a@b>");
+        line(&mut s, "RCPT TO:<x@y>");
+        s.command("DATA");
+        let (reply, acc) = s.end_of_data(vec![b'x'; 10], true);
+        assert_eq!(reply.reply().code, 552);
+        assert!(acc.is_none());
+        // The transaction is over: a new MAIL is fine.
+        assert_eq!(line(&mut s, "MAIL FROM:<a@b>"), "250 2.1.0 Sender ok");
+    }
+
+    #[test]
+    fn end_of_data_without_data_is_refused() {
+        let mut s = session();
+        let (reply, acc) = s.end_of_data(b"x\r\n".to_vec(), false);
+        assert_eq!(reply.reply().code, 503);
+        assert!(acc.is_none());
+    }
+}

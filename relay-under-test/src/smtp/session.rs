@@ -1,0 +1,566 @@
+//! The SMTP dialogue as a state machine, without a socket.
+//!
+//! Talks to nothing directly: takes command lines and message bytes, returns
+//! [`Reply`]s, writes log lines, and hands accepted messages back to the
+//! server for the queue. States (RFC 5321 4.1.4): connected → greeted
+//! (HELO/EHLO) → in a transaction (MAIL) → with recipients (RCPT) → DATA.
+//! Reply texts are Sendmail 8.13's (spec §2.2–2.4).
+
+use crate::dates::Zone;
+use crate::intake::{self, Intake, Proto};
+use crate::log::{relay_name, FromLine, RelayLog};
+use crate::policy::{RcptVerdict, RelayPolicy};
+use crate::profile::RelayProfile;
+use crate::queue::{QueueEntry, Recipient};
+use crate::queue_id::QueueIdGen;
+use crate::smtp::command::{self, Command};
+use lab_core::envelope::strip_path;
+use lab_core::{Reply, SharedClock};
+use std::net::IpAddr;
+use std::sync::Arc;
+
+/// Largest message accepted (`MaxMessageSize` is unset in the course's
+/// configs; this only bounds memory).
+pub const MAX_MESSAGE_SIZE: usize = 32 * 1024 * 1024;
+
+/// Unknown commands tolerated before the session is closed (Sendmail's `MAXBADCOMMANDS`).
+pub const MAX_BAD_COMMANDS: u32 = 25;
+
+/// What every session of one relay shares.
+#[derive(Debug)]
+pub struct SessionConfig {
+    /// The profile.
+    pub profile: RelayProfile,
+    /// Its time zone, parsed.
+    pub zone: Zone,
+    /// Its relay policy, parsed.
+    pub policy: RelayPolicy,
+    /// The lab clock.
+    pub clock: SharedClock,
+    /// The relay log.
+    pub log: RelayLog,
+}
+
+/// Who is connected: lab address and PTR name (looked up at connect).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientInfo {
+    /// The client's lab address.
+    pub ip: IpAddr,
+    /// Its PTR name, if it has one.
+    pub name: Option<String>,
+}
+
+impl ClientInfo {
+    /// `name [ip]` or `[ip]`, as replies and logs name the client.
+    pub fn relay(&self) -> String {
+        relay_name(self.name.as_deref(), self.ip)
+    }
+}
+
+/// What the server must do after a command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Send this reply and read the next command.
+    Reply(Reply),
+    /// Send this `354`, read the message, then call [`Session::end_of_data`].
+    StartData(Reply),
+    /// Send this reply and close the connection.
+    Close(Reply),
+}
+
+#[derive(Debug)]
+struct Transaction {
+    qid: String,
+    sender_typed: String,
+    sender: String,
+    rcpts: Vec<Recipient>,
+}
+
+/// One SMTP session's state.
+#[derive(Debug)]
+pub struct Session {
+    cfg: Arc<SessionConfig>,
+    client: ClientInfo,
+    ids: QueueIdGen,
+    helo: Option<(Proto, String)>,
+    txn: Option<Transaction>,
+    last_cmd: Option<&'static str>,
+    issued_mail: bool,
+    bad_commands: u32,
+}
+
+fn r(code: u16, text: impl Into<String>) -> Outcome {
+    Outcome::Reply(Reply::new(code, text))
+}
+
+const MAIL_PARAMS: &[&str] = &["SIZE", "BODY", "AUTH", "ENVID", "RET"];
+const RCPT_PARAMS: &[&str] = &["NOTIFY", "ORCPT"];
+
+/// The first parameter whose keyword is not in `known`.
+fn unknown_param<'a>(params: &'a [String], known: &[&str]) -> Option<&'a str> {
+    params
+        .iter()
+        .map(|p| p.split('=').next().unwrap_or(p))
+        .find(|k| !known.iter().any(|n| n.eq_ignore_ascii_case(k)))
+}
+
+impl Session {
+    /// A session for `client`, run by pseudo-process `pid`.
+    pub fn new(cfg: Arc<SessionConfig>, client: ClientInfo, pid: u32) -> Session {
+        Session {
+            cfg,
+            client,
+            ids: QueueIdGen::new(pid),
+            helo: None,
+            txn: None,
+            last_cmd: None,
+            issued_mail: false,
+            bad_commands: 0,
+        }
+    }
+
+    /// The pseudo-pid in this session's log lines and queue ids.
+    pub fn pid(&self) -> u32 {
+        self.ids.pid()
+    }
+
+    /// The client.
+    pub fn client(&self) -> &ClientInfo {
+        &self.client
+    }
+
+    /// The queue id of the open transaction, if any.
+    pub fn qid(&self) -> Option<&str> {
+        self.txn.as_ref().map(|t| t.qid.as_str())
+    }
+
+    fn host(&self) -> &str {
+        &self.cfg.profile.hostname
+    }
+
+    fn log(&self, text: &str) {
+        self.cfg.log.log(self.pid(), self.qid(), text);
+    }
+
+    /// `220 $j ESMTP Sendmail $v/$Z; $b` (spec §2.2).
+    pub fn greeting(&self) -> Reply {
+        let p = &self.cfg.profile;
+        Reply::new(
+            220,
+            format!("{} ESMTP Sendmail {}; {}", p.hostname, p.version, self.cfg.zone.rfc2822(self.cfg.clock.now())),
+        )
+    }
+
+    /// Handle one command line (without CRLF).
+    pub fn handle_line(&mut self, line: &str) -> Outcome {
+        match command::parse(line) {
+            Ok(cmd) => {
+                if !matches!(cmd, Command::Unknown(_)) {
+                    self.last_cmd = Some(cmd.name());
+                }
+                self.handle(cmd)
+            }
+            Err(e) => {
+                self.last_cmd = Some(e.name());
+                Outcome::Reply(e.reply())
+            }
+        }
+    }
+
+    /// Handle one parsed command.
+    pub fn handle(&mut self, cmd: Command) -> Outcome {
+        match cmd {
+            Command::Helo(d) => self.hello(Proto::Smtp, d),
+            Command::Ehlo(d) => self.hello(Proto::Esmtp, d),
+            Command::Mail { path, params } => self.mail(path, params),
+            Command::Rcpt { path, params } => self.rcpt(path, params),
+            Command::Data => self.data(),
+            Command::Rset => {
+                self.txn = None;
+                r(250, "2.0.0 Reset state")
+            }
+            Command::Noop => r(250, "2.0.0 OK"),
+            Command::Quit => {
+                self.end_of_session();
+                Outcome::Close(Reply::new(221, format!("2.0.0 {} closing connection", self.host())))
+            }
+            Command::Vrfy(_) => {
+                self.issued_mail = true;
+                r(252, "2.5.2 Cannot VRFY user; try RCPT to attempt delivery (or try finger)")
+            }
+            Command::Expn(_) | Command::Etrn(_) => {
+                self.issued_mail = true;
+                r(502, "5.7.0 Sorry, we do not allow this operation")
+            }
+            // VERB, EXPN and ETRN are not offered in EHLO (the course's
+            // external relay posture, `noexpn,noverb,noetrn`).
+            Command::Verb => r(502, "5.7.0 Verbose unavailable"),
+            Command::Help(_) => Outcome::Reply(Reply::multi(
+                214,
+                vec![
+                    format!("2.0.0 This is sendmail version {}", self.cfg.profile.version),
+                    "2.0.0 Topics:".into(),
+                    "2.0.0 \tHELO\tEHLO\tMAIL\tRCPT\tDATA".into(),
+                    "2.0.0 \tRSET\tNOOP\tQUIT\tHELP\tVRFY".into(),
+                    "2.0.0 End of HELP info".into(),
+                ],
+            )),
+            Command::Unknown(line) => {
+                self.bad_commands += 1;
+                if self.bad_commands > MAX_BAD_COMMANDS {
+                    self.log(&format!("{}: possible SMTP attack: command=UNKNOWN, count={}", self.client.relay(), self.bad_commands));
+                    return Outcome::Close(Reply::new(
+                        421,
+                        format!("4.7.0 {} Too many bad commands; closing connection", self.host()),
+                    ));
+                }
+                r(500, format!("5.5.1 Command unrecognized: \"{line}\""))
+            }
+        }
+    }
+
+    fn hello(&mut self, proto: Proto, arg: String) -> Outcome {
+        if self.helo.is_some() {
+            return r(503, format!("5.0.0 {} Duplicate HELO/EHLO", self.host()));
+        }
+        let first = format!("{} Hello {}, pleased to meet you", self.host(), self.client.relay());
+        self.helo = Some((proto, arg));
+        match proto {
+            Proto::Smtp => r(250, first),
+            Proto::Esmtp => Outcome::Reply(Reply::multi(
+                250,
+                vec![
+                    first,
+                    "ENHANCEDSTATUSCODES".into(),
+                    "PIPELINING".into(),
+                    "8BITMIME".into(),
+                    "SIZE".into(),
+                    "DSN".into(),
+                    "HELP".into(),
+                ],
+            )),
+        }
+    }
+
+    fn mail(&mut self, path: String, params: Vec<String>) -> Outcome {
+        if self.helo.is_none() {
+            return r(503, "5.0.0 Polite people say HELO first");
+        }
+        if self.txn.is_some() {
+            return r(503, "5.5.0 Sender already specified");
+        }
+        self.issued_mail = true;
+        let sender = strip_path(&path).to_string();
+        if !sender.is_empty() && !sender.contains('@') {
+            // accept_unqualified_senders is off (spec §3.5).
+            return r(553, format!("5.5.4 {path}... Domain name required for sender address {sender}"));
+        }
+        if let Some(k) = unknown_param(&params, MAIL_PARAMS) {
+            return r(555, format!("5.5.4 {k} parameter unrecognized"));
+        }
+        // Sendmail assigns the queue id when the envelope starts (spec §6.5).
+        let qid = self.ids.next_id(self.cfg.clock.now());
+        self.txn = Some(Transaction { qid, sender_typed: path.clone(), sender, rcpts: Vec::new() });
+        r(250, format!("2.1.0 {path}... Sender ok"))
+    }
+
+    fn rcpt(&mut self, path: String, params: Vec<String>) -> Outcome {
+        if self.txn.is_none() {
+            return r(503, "5.0.0 Need MAIL before RCPT");
+        }
+        let addr = strip_path(&path).to_string();
+        if addr.is_empty() {
+            return r(553, format!("5.0.0 {path}... User address required"));
+        }
+        if let Some(k) = unknown_param(&params, RCPT_PARAMS) {
+            return r(555, format!("5.5.4 {k} parameter unrecognized"));
+        }
+        match self.cfg.policy.check_rcpt(&addr, self.client.ip) {
+            RcptVerdict::Unqualified => r(553, format!("5.5.4 {path}... Domain name required")),
+            RcptVerdict::Local => {
+                // No local mailboxes on this relay yet.
+                let text = format!("5.1.1 {path}... User unknown");
+                self.log(&format!("{path}... User unknown"));
+                r(550, text)
+            }
+            RcptVerdict::Denied => {
+                let text = format!("5.7.1 {path}... Relaying denied");
+                self.log(&format!(
+                    "ruleset=check_rcpt, arg1=<{addr}>, relay={}, reject=550 {text}",
+                    self.client.relay()
+                ));
+                r(550, text)
+            }
+            RcptVerdict::RelayTo(_) | RcptVerdict::RelayFrom(_) => {
+                self.txn.as_mut().expect("checked above").rcpts.push(Recipient { typed: path.clone(), addr });
+                r(250, format!("2.1.5 {path}... Recipient ok"))
+            }
+        }
+    }
+
+    fn data(&mut self) -> Outcome {
+        match &self.txn {
+            None => r(503, "5.0.0 Need MAIL command"),
+            Some(t) if t.rcpts.is_empty() => r(503, "5.0.0 Need RCPT (recipient)"),
+            Some(_) => Outcome::StartData(Reply::new(354, "Enter mail, end with \".\" on a line by itself")),
+        }
+    }
+
+    /// The message has been read (dot-unstuffed). Returns the final reply and,
+    /// when accepted, the queue entry. The transaction ends either way.
+    pub fn end_of_data(&mut self, raw: &[u8], oversize: bool) -> (Reply, Option<QueueEntry>) {
+        let Some(txn) = self.txn.take() else {
+            return (Reply::new(503, "5.0.0 Need MAIL command"), None);
+        };
+        let p = &self.cfg.profile;
+        let pid = self.pid();
+        let log = |text: &str| self.cfg.log.log(pid, Some(&txn.qid), text);
+        if oversize {
+            log(&format!("message size exceeds maximum ({MAX_MESSAGE_SIZE})"));
+            return (
+                Reply::new(552, format!("5.2.3 Message size exceeds fixed maximum message size ({MAX_MESSAGE_SIZE})")),
+                None,
+            );
+        }
+        let hops = intake::hop_count(raw);
+        if hops > p.max_hop_count as usize {
+            // MaxHopCount (spec §5.6): refuse rather than loop on.
+            let text = format!(
+                "5.4.6 Too many hops {hops} ({} max): from {} via {}, to {}",
+                p.max_hop_count, txn.sender_typed, p.hostname, txn.rcpts[0].typed
+            );
+            log(&format!("SYSERR(root): 554 {text}"));
+            return (Reply::new(554, text), None);
+        }
+        let (proto, helo) = self.helo.clone().expect("MAIL requires HELO");
+        let now = self.cfg.clock.now();
+        let typed: Vec<String> = txn.rcpts.iter().map(|r| r.typed.clone()).collect();
+        let intake = Intake {
+            helo: &helo,
+            proto,
+            client_name: self.client.name.as_deref(),
+            client_ip: self.client.ip,
+            hostname: &p.hostname,
+            version: &p.version,
+            qid: &txn.qid,
+            rcpts_typed: &typed,
+            now,
+            zone: &self.cfg.zone,
+        };
+        let prepared = intake::prepare(&intake, raw);
+        let size = intake::logged_size(raw);
+        let relay = self.client.relay();
+        log(&FromLine {
+            from: &txn.sender_typed,
+            size,
+            class: prepared.class,
+            nrcpts: txn.rcpts.len(),
+            msgid: &prepared.msgid,
+            proto: proto.as_str(),
+            daemon: &p.daemon_name,
+            relay: &relay,
+        }
+        .render());
+        let reply = Reply::new(250, format!("2.0.0 {} Message accepted for delivery", txn.qid));
+        let entry = QueueEntry {
+            qid: txn.qid,
+            pid,
+            sender_typed: txn.sender_typed,
+            sender: txn.sender,
+            nrcpts: txn.rcpts.len(),
+            rcpts: txn.rcpts,
+            data: Arc::new(prepared.data),
+            size,
+            class: prepared.class,
+            arrived: now,
+            attempts: 0,
+            last_error: None,
+        };
+        (reply, Some(entry))
+    }
+
+    /// A command line longer than the limit was received and skipped.
+    pub fn line_too_long(&mut self) -> Reply {
+        Reply::new(500, "5.5.0 Command line too long")
+    }
+
+    /// The session ended normally (QUIT).
+    fn end_of_session(&mut self) {
+        if !self.issued_mail {
+            self.log(&format!(
+                "{} did not issue MAIL/EXPN/VRFY/ETRN during connection to {}",
+                self.client.relay(),
+                self.cfg.profile.daemon_name
+            ));
+        }
+    }
+
+    /// The client went away without QUIT (spec §6.4).
+    pub fn lost_input(&mut self, in_data: bool) {
+        if in_data {
+            self.log("collect: premature EOM: unexpected close");
+        }
+        let after = if in_data { "data" } else { self.last_cmd.unwrap_or("startup") };
+        self.log(&format!(
+            "lost input channel from {} to {} after {after}",
+            self.client.relay(),
+            self.cfg.profile.daemon_name
+        ));
+        self.txn = None;
+    }
+
+    /// The relay is stopping: the reply to send before closing.
+    pub fn shutting_down(&mut self) -> Reply {
+        self.txn = None;
+        Reply::new(421, format!("4.3.2 {} Shutting down", self.host()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use lab_core::clock::FixedClock;
+    use pretty_assertions::assert_eq;
+
+    fn session(name: Option<&str>, ip: &str) -> (Session, RelayLog) {
+        let mut p = RelayProfile::new("external.sysiphus.com");
+        p.relay_domains = vec!["sysiphus.com".into(), "192.168.2".into()];
+        p.timezone = "-0800".into();
+        let clock: SharedClock = Arc::new(FixedClock(chrono::Utc.with_ymd_and_hms(2006, 1, 5, 5, 18, 5).unwrap()));
+        let zone = p.zone().unwrap();
+        let log = RelayLog::new("external", "sm-mta", zone.clone(), clock.clone());
+        let cfg = SessionConfig { policy: RelayPolicy::from_profile(&p).unwrap(), profile: p, zone, clock, log: log.clone() };
+        let client = ClientInfo { ip: ip.parse().unwrap(), name: name.map(str::to_string) };
+        (Session::new(Arc::new(cfg), client, 3739), log)
+    }
+
+    fn text(o: Outcome) -> String {
+        match o {
+            Outcome::Reply(r) | Outcome::StartData(r) | Outcome::Close(r) => r.text(),
+        }
+    }
+
+    #[test]
+    fn greeting_and_hello() {
+        let (mut s, _) = session(Some("real.dom.com"), "130.55.1.2");
+        assert_eq!(
+            s.greeting().first_line(),
+            "220 external.sysiphus.com ESMTP Sendmail 8.13.4/8.13.4; Wed, 4 Jan 2006 21:18:05 -0800"
+        );
+        assert_eq!(
+            text(s.handle_line("HELO spoof.example.com")),
+            "250 external.sysiphus.com Hello real.dom.com [130.55.1.2], pleased to meet you"
+        );
+        assert_eq!(text(s.handle_line("EHLO again")), "503 5.0.0 external.sysiphus.com Duplicate HELO/EHLO");
+        let (mut s, _) = session(None, "192.168.1.1");
+        assert_eq!(
+            text(s.handle_line("EHLO x")),
+            "250 external.sysiphus.com Hello [192.168.1.1], pleased to meet you\n250 ENHANCEDSTATUSCODES\n\
+             250 PIPELINING\n250 8BITMIME\n250 SIZE\n250 DSN\n250 HELP"
+        );
+    }
+
+    #[test]
+    fn sequence_errors() {
+        let (mut s, _) = session(None, "203.0.113.66");
+        assert_eq!(text(s.handle_line("MAIL FROM:<a@b.com>")), "503 5.0.0 Polite people say HELO first");
+        assert_eq!(text(s.handle_line("RCPT TO:<john@sysiphus.com>")), "503 5.0.0 Need MAIL before RCPT");
+        assert_eq!(text(s.handle_line("DATA")), "503 5.0.0 Need MAIL command");
+        s.handle_line("HELO c");
+        assert_eq!(text(s.handle_line("MAIL FROM:<a@b.com>")), "250 2.1.0 <a@b.com>... Sender ok");
+        assert_eq!(text(s.handle_line("MAIL FROM:<a@b.com>")), "503 5.5.0 Sender already specified");
+        assert_eq!(text(s.handle_line("DATA")), "503 5.0.0 Need RCPT (recipient)");
+        assert_eq!(text(s.handle_line("RSET")), "250 2.0.0 Reset state");
+        assert_eq!(text(s.handle_line("RCPT TO:<john@sysiphus.com>")), "503 5.0.0 Need MAIL before RCPT");
+        assert_eq!(text(s.handle_line("NOOP")), "250 2.0.0 OK");
+        assert_eq!(text(s.handle_line("bogus stuff")), "500 5.5.1 Command unrecognized: \"bogus stuff\"");
+        assert_eq!(text(s.handle_line("MAIL FROM:<eve>")), "553 5.5.4 <eve>... Domain name required for sender address eve");
+        assert_eq!(text(s.handle_line("MAIL FROM:<a@b.com> FOO=1")), "555 5.5.4 FOO parameter unrecognized");
+        assert_eq!(text(s.handle_line("VRFY root")), "252 2.5.2 Cannot VRFY user; try RCPT to attempt delivery (or try finger)");
+        assert_eq!(text(s.handle_line("EXPN staff")), "502 5.7.0 Sorry, we do not allow this operation");
+        assert!(matches!(s.handle_line("QUIT"), Outcome::Close(r) if r.first_line() == "221 2.0.0 external.sysiphus.com closing connection"));
+    }
+
+    #[test]
+    fn recipients_by_relay_policy() {
+        let (mut s, log) = session(Some("real.dom.com"), "130.55.1.2");
+        s.handle_line("HELO c");
+        s.handle_line("MAIL FROM:<Im@lying.com>");
+        let qid = s.qid().unwrap().to_string();
+        assert_eq!(text(s.handle_line("RCPT To:<john@sysiphus.com>")), "250 2.1.5 <john@sysiphus.com>... Recipient ok");
+        assert_eq!(text(s.handle_line("rcpt to: bob@eng.sysiphus.com")), "250 2.1.5 bob@eng.sysiphus.com... Recipient ok");
+        assert_eq!(text(s.handle_line("RCPT TO:victim@deer-run.com")), "550 5.7.1 victim@deer-run.com... Relaying denied");
+        assert_eq!(text(s.handle_line("RCPT TO:<root@external.sysiphus.com>")), "550 5.1.1 <root@external.sysiphus.com>... User unknown");
+        assert_eq!(text(s.handle_line("RCPT TO:<root>")), "553 5.5.4 <root>... Domain name required");
+        assert_eq!(text(s.handle_line("RCPT TO:<>")), "553 5.0.0 <>... User address required");
+        let lines = log.lines();
+        assert_eq!(
+            lines[0],
+            format!(
+                "Jan  4 21:18:05 external sm-mta[3739]: {qid}: ruleset=check_rcpt, arg1=<victim@deer-run.com>, \
+                 relay=real.dom.com [130.55.1.2], reject=550 5.7.1 victim@deer-run.com... Relaying denied"
+            )
+        );
+        // A client inside a relay_domains prefix may relay anywhere.
+        let (mut s, _) = session(None, "192.168.2.9");
+        s.handle_line("EHLO inside");
+        s.handle_line("MAIL FROM:<hal@sysiphus.com>");
+        assert_eq!(text(s.handle_line("RCPT TO:<info@deer-run.com>")), "250 2.1.5 <info@deer-run.com>... Recipient ok");
+    }
+
+    #[test]
+    fn end_of_data_accepts_and_logs() {
+        let (mut s, log) = session(None, "192.168.2.9");
+        s.handle_line("HELO inside.sysiphus.com");
+        s.handle_line("MAIL FROM:<hal@sysiphus.com>");
+        s.handle_line("RCPT TO:<info@deer-run.com>");
+        assert!(matches!(s.handle_line("DATA"), Outcome::StartData(r) if r.code == 354));
+        let qid = s.qid().unwrap().to_string();
+        let (reply, entry) = s.end_of_data(b"Subject: hi\r\n\r\nhello\r\n", false);
+        assert_eq!(reply.first_line(), format!("250 2.0.0 {qid} Message accepted for delivery"));
+        let e = entry.unwrap();
+        assert_eq!((e.size, e.nrcpts, e.pid), (19, 1, 3739));
+        assert!(s.qid().is_none());
+        assert_eq!(
+            log.lines().last().unwrap(),
+            &format!(
+                "Jan  4 21:18:05 external sm-mta[3739]: {qid}: from=<hal@sysiphus.com>, size=19, class=0, nrcpts=1, \
+                 msgid=<200601050518.{qid}@external.sysiphus.com>, proto=SMTP, daemon=MTA, relay=[192.168.2.9]"
+            )
+        );
+        // Next transaction in the same session: next sequence, same pid.
+        s.handle_line("MAIL FROM:<hal@sysiphus.com>");
+        let qid2 = s.qid().unwrap().to_string();
+        assert_ne!(qid, qid2);
+        assert_eq!(qid[..6], qid2[..6]);
+        assert_eq!(qid[8..], qid2[8..]);
+    }
+
+    #[test]
+    fn too_many_hops_is_refused() {
+        let (mut s, _) = session(None, "192.168.2.9");
+        s.handle_line("HELO x");
+        s.handle_line("MAIL FROM:<a@sysiphus.com>");
+        s.handle_line("RCPT TO:<b@deer-run.com>");
+        s.handle_line("DATA");
+        let mut m = "Received: from a by b\r\n".repeat(26);
+        m.push_str("\r\nbody\r\n");
+        let (reply, entry) = s.end_of_data(m.as_bytes(), false);
+        assert!(entry.is_none());
+        assert_eq!(
+            reply.first_line(),
+            "554 5.4.6 Too many hops 26 (25 max): from <a@sysiphus.com> via external.sysiphus.com, to <b@deer-run.com>"
+        );
+    }
+
+    #[test]
+    fn lost_input_names_the_last_command() {
+        let (mut s, log) = session(None, "203.0.113.9");
+        s.handle_line("HELO x");
+        s.handle_line("MAIL FROM:<a@b.c>");
+        s.handle_line("RCPT TO:<x@sysiphus.com>");
+        s.lost_input(false);
+        assert!(log.lines().last().unwrap().ends_with("lost input channel from [203.0.113.9] to MTA after rcpt"));
+    }
+}

@@ -1,0 +1,185 @@
+//! The report model: what one run of labs produced.
+
+use lab_core::Transcript;
+use serde::Serialize;
+
+/// The outcome of one lab.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    /// Every expectation was met.
+    Passed,
+    /// At least one expectation was missed, or the lab ran out of its budget.
+    Failed,
+    /// The lab could not be set up or observed (harness error, invalid scenario).
+    Error,
+    /// The lab was not run, and says why (e.g. it needs root or a real MTA).
+    Skipped,
+}
+
+impl Verdict {
+    /// Upper-case word for console output.
+    pub fn word(self) -> &'static str {
+        match self {
+            Verdict::Passed => "PASS",
+            Verdict::Failed => "FAIL",
+            Verdict::Error => "ERROR",
+            Verdict::Skipped => "SKIP",
+        }
+    }
+}
+
+/// One missed expectation.
+#[derive(Debug, Clone, Serialize)]
+pub struct Failure {
+    /// Which expectation: `steps[0] (send from spammer): rcpt[0] reply`.
+    pub what: String,
+    /// What the scenario expected, as written.
+    pub expected: String,
+    /// What was observed.
+    pub actual: String,
+    /// The transcript or log excerpt that shows it, when one applies.
+    pub context: Option<String>,
+}
+
+/// A message one of the lab's MX hosts received.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeliveredMessage {
+    /// The receiving host's name.
+    pub at: String,
+    /// Envelope sender.
+    pub mail_from: String,
+    /// Envelope recipients.
+    pub rcpt_to: Vec<String>,
+    /// The header block as received.
+    pub headers: String,
+    /// Size in octets.
+    pub size: usize,
+}
+
+/// One DNS query the lab's DNS answered.
+#[derive(Debug, Clone, Serialize)]
+pub struct DnsQuery {
+    /// Queried name, lower case, no trailing dot.
+    pub name: String,
+    /// Record type (`MX`, `A`, `PTR`).
+    pub qtype: String,
+    /// `udp` or `tcp`.
+    pub protocol: String,
+    /// Response code (`NOERROR`, `NXDOMAIN`).
+    pub rcode: String,
+}
+
+/// Everything a lab observed.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Observations {
+    /// SMTP sessions: clients to the relay, and the relay to MX hosts.
+    pub sessions: Vec<Transcript>,
+    /// Messages the lab's MX hosts received.
+    pub delivered: Vec<DeliveredMessage>,
+    /// The relay's log lines.
+    pub relay_log: Vec<String>,
+    /// DNS queries in arrival order.
+    pub dns_queries: Vec<DnsQuery>,
+    /// Messages still in the relay's queue at the end: `qid sender -> rcpts (last error)`.
+    pub queue: Vec<String>,
+}
+
+/// The result of one lab.
+#[derive(Debug, Clone, Serialize)]
+pub struct LabReport {
+    /// The scenario's name (`open-relay/denied`).
+    pub name: String,
+    /// The scenario file.
+    pub file: String,
+    /// The one-line `about`.
+    pub about: String,
+    /// Tags (families).
+    pub tags: Vec<String>,
+    /// Which relay ran it (`builtin`).
+    pub relay: String,
+    /// The verdict.
+    pub verdict: Verdict,
+    /// Wall time in milliseconds.
+    pub duration_ms: u64,
+    /// Missed expectations (empty when passed).
+    pub failures: Vec<Failure>,
+    /// Set when the verdict is `Error` or `Skipped`: why.
+    pub error: Option<String>,
+    /// What the lab saw.
+    pub observations: Observations,
+}
+
+impl LabReport {
+    /// A report for a lab that has not run yet.
+    pub fn new(name: impl Into<String>, file: impl Into<String>) -> Self {
+        LabReport {
+            name: name.into(),
+            file: file.into(),
+            about: String::new(),
+            tags: Vec::new(),
+            relay: "builtin".into(),
+            verdict: Verdict::Error,
+            duration_ms: 0,
+            failures: Vec::new(),
+            error: None,
+            observations: Observations::default(),
+        }
+    }
+
+    /// Render the failures the way the console prints them: what, an
+    /// expected/actual pair, then the context.
+    pub fn render_failures(&self) -> String {
+        let mut out = String::new();
+        if let Some(e) = &self.error {
+            out.push_str(&format!("  {e}\n"));
+        }
+        for f in &self.failures {
+            out.push_str(&format!("  ✗ {}\n", f.what));
+            out.push_str(&format!("      expected: {}\n", f.expected));
+            out.push_str(&format!("      actual:   {}\n", f.actual));
+            if let Some(c) = &f.context {
+                for l in c.lines() {
+                    out.push_str(&format!("      | {l}\n"));
+                }
+            }
+        }
+        out
+    }
+}
+
+/// The result of one run.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    /// When the run started (RFC 3339).
+    pub started_at: String,
+    /// Wall time of the whole run in milliseconds.
+    pub duration_ms: u64,
+    /// Labs in the order they were selected.
+    pub labs: Vec<LabReport>,
+}
+
+impl Default for RunReport {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl RunReport {
+    /// An empty run starting now.
+    pub fn new() -> Self {
+        RunReport { started_at: chrono::Utc::now().to_rfc3339(), duration_ms: 0, labs: Vec::new() }
+    }
+
+    /// How many labs have each verdict: (passed, failed, error, skipped).
+    pub fn counts(&self) -> (usize, usize, usize, usize) {
+        let c = |v| self.labs.iter().filter(|l| l.verdict == v).count();
+        (c(Verdict::Passed), c(Verdict::Failed), c(Verdict::Error), c(Verdict::Skipped))
+    }
+
+    /// True when at least one lab ran and every lab passed.
+    pub fn all_passed(&self) -> bool {
+        let (p, ..) = self.counts();
+        p > 0 && p == self.labs.len()
+    }
+}
