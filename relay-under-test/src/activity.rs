@@ -47,7 +47,8 @@ impl Activity {
     /// Wait until nothing is in flight; false if `timeout` passed first.
     pub async fn wait_idle(&self, timeout: Duration) -> bool {
         let mut rx = self.tx.subscribe();
-        matches!(tokio::time::timeout(timeout, rx.wait_for(|n| *n == 0)).await, Ok(Ok(_)))
+        let idle = tokio::time::timeout(timeout, rx.wait_for(|n| *n == 0)).await;
+        matches!(idle, Ok(Ok(_)))
     }
 }
 

@@ -256,13 +256,17 @@ mod tests {
         let bare = b"From: Santa@Northpole.com\r\nSubject: Ho\r\n\r\nbody\r\n";
         let p = prepare(&i, bare);
         let text = String::from_utf8(p.data).unwrap();
-        assert!(text.ends_with(
-            "From: Santa@Northpole.com\r\nSubject: Ho\r\nDate: Wed, 21 Dec 2005 18:24:20 -0800 (UTC-08:00)\r\n\
+        assert!(
+            text.ends_with(
+                "From: Santa@Northpole.com\r\nSubject: Ho\r\nDate: Wed, 21 Dec 2005 18:24:20 -0800 (UTC-08:00)\r\n\
              Message-Id: <200512220224.jBM2Nc9l027230@external.sysiphus.com>\r\n\r\nbody\r\n"
-        ), "{text}");
+            ),
+            "{text}"
+        );
         assert_eq!(p.msgid, "<200512220224.jBM2Nc9l027230@external.sysiphus.com>");
 
-        let full = b"Message-ID: <x@client>\r\nDate: Mon, 1 Jan 2001 00:00:00 +0000\r\nPrecedence: bulk\r\n\r\nbody\r\n";
+        let full =
+            b"Message-ID: <x@client>\r\nDate: Mon, 1 Jan 2001 00:00:00 +0000\r\nPrecedence: bulk\r\n\r\nbody\r\n";
         let p = prepare(&i, full);
         let text = String::from_utf8(p.data).unwrap();
         assert_eq!(text.matches("Date:").count(), 1);
@@ -278,7 +282,10 @@ mod tests {
         let one = vec!["a@b.c".to_string()];
         let i = intake(&one, &z, None, Proto::Smtp);
         let text = String::from_utf8(prepare(&i, b"1 2 3\r\n").data).unwrap();
-        assert!(text.contains("(UTC)\r\nMessage-Id: <200512220224.jBM2Nc9l027230@external.sysiphus.com>\r\n\r\n1 2 3\r\n"), "{text}");
+        assert!(
+            text.contains("(UTC)\r\nMessage-Id: <200512220224.jBM2Nc9l027230@external.sysiphus.com>\r\n\r\n1 2 3\r\n"),
+            "{text}"
+        );
         let text = String::from_utf8(prepare(&i, b"").data).unwrap();
         assert!(text.ends_with("@external.sysiphus.com>\r\n"), "{text}");
     }

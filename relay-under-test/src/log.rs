@@ -24,13 +24,7 @@ pub struct RelayLog {
 impl RelayLog {
     /// A log for host `short_host` with syslog tag `tag`.
     pub fn new(short_host: &str, tag: &str, zone: Zone, clock: SharedClock) -> RelayLog {
-        RelayLog {
-            lines: Arc::default(),
-            short_host: short_host.to_string(),
-            tag: tag.to_string(),
-            zone,
-            clock,
-        }
+        RelayLog { lines: Arc::default(), short_host: short_host.to_string(), tag: tag.to_string(), zone, clock }
     }
 
     /// Append `<stamp> <host> <tag>[<pid>]: <qid|NOQUEUE>: <text>`.

@@ -57,11 +57,7 @@ pub struct RelayProfile {
     pub max_hop_count: u32,
     /// How long outbound delivery waits for each reply of the next hop
     /// (humantime: `30s`, `2m`).
-    #[serde(
-        default = "default_smtp_timeout",
-        deserialize_with = "de_duration",
-        serialize_with = "ser_duration"
-    )]
+    #[serde(default = "default_smtp_timeout", deserialize_with = "de_duration", serialize_with = "ser_duration")]
     pub smtp_timeout: Duration,
 }
 
@@ -305,7 +301,8 @@ mod tests {
 
     #[test]
     fn yaml_full_and_round_trip() {
-        let y = "hostname: ext1.sysiphus.com\nlocal_host_names: [sysiphus.com]\nrelay_domains: [sysiphus.com, 192.168.2]\n\
+        let y =
+            "hostname: ext1.sysiphus.com\nlocal_host_names: [sysiphus.com]\nrelay_domains: [sysiphus.com, 192.168.2]\n\
                  timezone: \"-0800 PST\"\nmax_hop_count: 50\nsmtp_timeout: 2m\n";
         let p: RelayProfile = serde_yaml::from_str(y).unwrap();
         p.validate().unwrap();

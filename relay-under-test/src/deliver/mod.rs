@@ -90,7 +90,9 @@ async fn deliver_domain(ctx: &DeliveryContext, entry: &QueueEntry, domain: &str,
     let all = |status: Status| vec![Outcome { rcpts: rcpts.to_vec(), status }];
     match mx_hosts(ctx.resolver.as_ref(), domain, &is_me).await {
         Ok(hosts) => smtp_client::deliver_to_hosts(ctx, entry, &hosts, rcpts).await,
-        Err(e @ RouteError::HostUnknown { .. }) => all(Status::failed("5.1.2", e.to_string(), Some(domain.to_string()))),
+        Err(e @ RouteError::HostUnknown { .. }) => {
+            all(Status::failed("5.1.2", e.to_string(), Some(domain.to_string())))
+        }
         Err(e @ RouteError::TempFail { .. }) => {
             all(Status::deferred(format!("Deferred: {e}"), Some(domain.to_string())))
         }

@@ -71,7 +71,7 @@ impl RelayPolicy {
     /// Whether `domain` is one of this host's own names.
     pub fn is_local(&self, domain: &str) -> bool {
         let d = norm(domain);
-        self.local_names.iter().any(|n| *n == d)
+        self.local_names.contains(&d)
     }
 
     /// Decide on recipient `rcpt` (brackets stripped) from a client at lab address `client`.
@@ -133,7 +133,10 @@ mod tests {
         // Outbound from our network, to anywhere; decided by address, not sender.
         assert_eq!(p.check_rcpt("x@deer-run.com", ip("192.168.2.7")), RcptVerdict::RelayFrom("192.168.2".into()));
         assert_eq!(p.check_rcpt("x@deer-run.com", ip("192.168.20.7")), RcptVerdict::Denied);
-        assert_eq!(p.check_rcpt("x@deer-run.com", ip("::ffff:192.168.2.7")), RcptVerdict::RelayFrom("192.168.2".into()));
+        assert_eq!(
+            p.check_rcpt("x@deer-run.com", ip("::ffff:192.168.2.7")),
+            RcptVerdict::RelayFrom("192.168.2".into())
+        );
         // Everything else is relaying.
         assert_eq!(p.check_rcpt("victim@deer-run.com", outside), RcptVerdict::Denied);
     }

@@ -132,7 +132,9 @@ impl Resolver for HickoryResolver {
             .await?
             .into_iter()
             .filter_map(|d| match d {
-                RData::MX(mx) => Some(MxRecord { preference: mx.preference, exchange: trim_dot(mx.exchange.to_string()) }),
+                RData::MX(mx) => {
+                    Some(MxRecord { preference: mx.preference, exchange: trim_dot(mx.exchange.to_string()) })
+                }
                 _ => None,
             })
             .collect();
@@ -232,7 +234,7 @@ pub async fn mx_hosts(
     match resolver.mx(&domain).await {
         Ok(mut records) => {
             records.sort_by_key(|r| r.preference); // stable: equal preferences keep DNS order
-            // Only hosts more preferred than our own entry may be used.
+                                                   // Only hosts more preferred than our own entry may be used.
             if let Some(mine) = records.iter().find(|r| is_me(&r.exchange)) {
                 let (cut, me) = (mine.preference, mine.exchange.clone());
                 records.retain(|r| r.preference < cut);

@@ -192,10 +192,10 @@ mod tests {
             parse("mail from: Im@lying.com").unwrap(),
             Command::Mail { path: "Im@lying.com".into(), params: vec![] }
         );
-        assert_eq!(parse("rcpt to: john@sysiphus.com").unwrap(), Command::Rcpt {
-            path: "john@sysiphus.com".into(),
-            params: vec![]
-        });
+        assert_eq!(
+            parse("rcpt to: john@sysiphus.com").unwrap(),
+            Command::Rcpt { path: "john@sysiphus.com".into(), params: vec![] }
+        );
         assert_eq!(parse("MAIL FROM:<>").unwrap(), Command::Mail { path: "<>".into(), params: vec![] });
         assert_eq!(parse("ehlo  client.example ").unwrap(), Command::Ehlo("client.example".into()));
         assert_eq!(parse("QuIt").unwrap(), Command::Quit);
@@ -218,7 +218,10 @@ mod tests {
             parse("RCPT TO:<x@y").unwrap_err().reply().first_line(),
             "501 5.5.2 Syntax error in parameters scanning \"TO:<x@y\""
         );
-        assert_eq!(parse("RCPT").unwrap_err().reply().first_line(), "501 5.5.2 Syntax error in parameters scanning \"\"");
+        assert_eq!(
+            parse("RCPT").unwrap_err().reply().first_line(),
+            "501 5.5.2 Syntax error in parameters scanning \"\""
+        );
         assert_eq!(parse("HELO").unwrap_err().reply().first_line(), "501 5.0.0 HELO requires domain address");
         assert_eq!(parse("EHLO ").unwrap_err().reply().first_line(), "501 5.0.0 EHLO requires domain address");
     }

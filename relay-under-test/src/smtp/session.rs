@@ -98,10 +98,7 @@ const RCPT_PARAMS: &[&str] = &["NOTIFY", "ORCPT"];
 
 /// The first parameter whose keyword is not in `known`.
 fn unknown_param<'a>(params: &'a [String], known: &[&str]) -> Option<&'a str> {
-    params
-        .iter()
-        .map(|p| p.split('=').next().unwrap_or(p))
-        .find(|k| !known.iter().any(|n| n.eq_ignore_ascii_case(k)))
+    params.iter().map(|p| p.split('=').next().unwrap_or(p)).find(|k| !known.iter().any(|n| n.eq_ignore_ascii_case(k)))
 }
 
 impl Session {
@@ -208,7 +205,11 @@ impl Session {
             Command::Unknown(line) => {
                 self.bad_commands += 1;
                 if self.bad_commands > MAX_BAD_COMMANDS {
-                    self.log(&format!("{}: possible SMTP attack: command=UNKNOWN, count={}", self.client.relay(), self.bad_commands));
+                    self.log(&format!(
+                        "{}: possible SMTP attack: command=UNKNOWN, count={}",
+                        self.client.relay(),
+                        self.bad_commands
+                    ));
                     return Outcome::Close(Reply::new(
                         421,
                         format!("4.7.0 {} Too many bad commands; closing connection", self.host()),
@@ -407,6 +408,7 @@ impl Session {
             self.cfg.profile.daemon_name
         ));
         self.txn = None;
+        self.end_of_session();
     }
 
     /// The relay is stopping: the reply to send before closing.
@@ -430,7 +432,8 @@ mod tests {
         let clock: SharedClock = Arc::new(FixedClock(chrono::Utc.with_ymd_and_hms(2006, 1, 5, 5, 18, 5).unwrap()));
         let zone = p.zone().unwrap();
         let log = RelayLog::new("external", "sm-mta", zone.clone(), clock.clone());
-        let cfg = SessionConfig { policy: RelayPolicy::from_profile(&p).unwrap(), profile: p, zone, clock, log: log.clone() };
+        let cfg =
+            SessionConfig { policy: RelayPolicy::from_profile(&p).unwrap(), profile: p, zone, clock, log: log.clone() };
         let client = ClientInfo { ip: ip.parse().unwrap(), name: name.map(str::to_string) };
         (Session::new(Arc::new(cfg), client, 3739), log)
     }
@@ -475,11 +478,19 @@ mod tests {
         assert_eq!(text(s.handle_line("RCPT TO:<john@sysiphus.com>")), "503 5.0.0 Need MAIL before RCPT");
         assert_eq!(text(s.handle_line("NOOP")), "250 2.0.0 OK");
         assert_eq!(text(s.handle_line("bogus stuff")), "500 5.5.1 Command unrecognized: \"bogus stuff\"");
-        assert_eq!(text(s.handle_line("MAIL FROM:<eve>")), "553 5.5.4 <eve>... Domain name required for sender address eve");
+        assert_eq!(
+            text(s.handle_line("MAIL FROM:<eve>")),
+            "553 5.5.4 <eve>... Domain name required for sender address eve"
+        );
         assert_eq!(text(s.handle_line("MAIL FROM:<a@b.com> FOO=1")), "555 5.5.4 FOO parameter unrecognized");
-        assert_eq!(text(s.handle_line("VRFY root")), "252 2.5.2 Cannot VRFY user; try RCPT to attempt delivery (or try finger)");
+        assert_eq!(
+            text(s.handle_line("VRFY root")),
+            "252 2.5.2 Cannot VRFY user; try RCPT to attempt delivery (or try finger)"
+        );
         assert_eq!(text(s.handle_line("EXPN staff")), "502 5.7.0 Sorry, we do not allow this operation");
-        assert!(matches!(s.handle_line("QUIT"), Outcome::Close(r) if r.first_line() == "221 2.0.0 external.sysiphus.com closing connection"));
+        assert!(
+            matches!(s.handle_line("QUIT"), Outcome::Close(r) if r.first_line() == "221 2.0.0 external.sysiphus.com closing connection")
+        );
     }
 
     #[test]
@@ -489,9 +500,18 @@ mod tests {
         s.handle_line("MAIL FROM:<Im@lying.com>");
         let qid = s.qid().unwrap().to_string();
         assert_eq!(text(s.handle_line("RCPT To:<john@sysiphus.com>")), "250 2.1.5 <john@sysiphus.com>... Recipient ok");
-        assert_eq!(text(s.handle_line("rcpt to: bob@eng.sysiphus.com")), "250 2.1.5 bob@eng.sysiphus.com... Recipient ok");
-        assert_eq!(text(s.handle_line("RCPT TO:victim@deer-run.com")), "550 5.7.1 victim@deer-run.com... Relaying denied");
-        assert_eq!(text(s.handle_line("RCPT TO:<root@external.sysiphus.com>")), "550 5.1.1 <root@external.sysiphus.com>... User unknown");
+        assert_eq!(
+            text(s.handle_line("rcpt to: bob@eng.sysiphus.com")),
+            "250 2.1.5 bob@eng.sysiphus.com... Recipient ok"
+        );
+        assert_eq!(
+            text(s.handle_line("RCPT TO:victim@deer-run.com")),
+            "550 5.7.1 victim@deer-run.com... Relaying denied"
+        );
+        assert_eq!(
+            text(s.handle_line("RCPT TO:<root@external.sysiphus.com>")),
+            "550 5.1.1 <root@external.sysiphus.com>... User unknown"
+        );
         assert_eq!(text(s.handle_line("RCPT TO:<root>")), "553 5.5.4 <root>... Domain name required");
         assert_eq!(text(s.handle_line("RCPT TO:<>")), "553 5.0.0 <>... User address required");
         let lines = log.lines();
@@ -562,5 +582,19 @@ mod tests {
         s.handle_line("RCPT TO:<x@sysiphus.com>");
         s.lost_input(false);
         assert!(log.lines().last().unwrap().ends_with("lost input channel from [203.0.113.9] to MTA after rcpt"));
+        // A client that never tried MAIL is noted as well, however it left.
+        let (mut s, log) = session(Some("scan.example"), "203.0.113.9");
+        s.handle_line("EHLO x");
+        s.lost_input(false);
+        assert_eq!(
+            log.lines()[1],
+            "Jan  4 21:18:05 external sm-mta[3739]: NOQUEUE: scan.example [203.0.113.9] did not issue \
+             MAIL/EXPN/VRFY/ETRN during connection to MTA"
+        );
+        let (mut s, log) = session(None, "203.0.113.9");
+        s.handle_line("HELO x");
+        s.handle_line("QUIT");
+        assert!(log.lines()[0]
+            .ends_with("NOQUEUE: [203.0.113.9] did not issue MAIL/EXPN/VRFY/ETRN during connection to MTA"));
     }
 }

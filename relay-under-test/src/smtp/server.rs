@@ -1,0 +1,244 @@
+//! The SMTP listener: talks to SMTP clients over TCP.
+//!
+//! One accept loop; one task per connection that looks up the client's PTR
+//! name (through the lab DNS, before the greeting, as Sendmail does), then
+//! feeds lines to a [`Session`] and writes its replies. An accepted message
+//! goes into the queue and gets an immediate delivery attempt in its own
+//! task. Every wait is bounded, and every task ends when the relay stops.
+
+use crate::activity::Activity;
+use crate::deliver::{self, DeliveryContext};
+use crate::queue::MailQueue;
+use crate::routing::Resolver;
+use crate::smtp::session::{ClientInfo, Outcome, Session, SessionConfig, MAX_MESSAGE_SIZE};
+use lab_core::codec::{self, CodecError};
+use lab_core::{AddressMap, Reply};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncWriteExt, BufReader};
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// How long to wait for the client's next command or for the rest of DATA.
+/// (Sendmail waits an hour; a lab client that is silent this long is gone.)
+pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// How long the PTR lookup at connect may take.
+pub const PTR_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Tasks to wait for (or abort) when the relay stops.
+#[derive(Debug, Clone, Default)]
+pub struct TaskList {
+    handles: Arc<Mutex<Vec<JoinHandle<()>>>>,
+}
+
+impl TaskList {
+    /// Keep `h`, dropping handles of tasks that have finished.
+    pub fn push(&self, h: JoinHandle<()>) {
+        let mut v = self.handles.lock().unwrap();
+        v.retain(|h| !h.is_finished());
+        v.push(h);
+    }
+
+    /// Take every handle kept so far.
+    pub fn take(&self) -> Vec<JoinHandle<()>> {
+        std::mem::take(&mut *self.handles.lock().unwrap())
+    }
+
+    /// Abort everything still running.
+    pub fn abort_all(&self) {
+        for h in self.take() {
+            h.abort();
+        }
+    }
+}
+
+/// What the listener and its sessions share.
+#[derive(Debug)]
+pub struct Shared {
+    /// Session configuration.
+    pub cfg: Arc<SessionConfig>,
+    /// Real ↔ lab addresses (clients are named by lab address).
+    pub addresses: AddressMap,
+    /// DNS, for the client's PTR name.
+    pub resolver: Arc<dyn Resolver>,
+    /// The queue.
+    pub queue: MailQueue,
+    /// Work in flight, for `settle`.
+    pub activity: Activity,
+    /// What delivery attempts need.
+    pub delivery: DeliveryContext,
+    /// The next pseudo-pid.
+    pub next_pid: AtomicU32,
+    /// Becomes true when the relay stops.
+    pub shutdown: watch::Receiver<bool>,
+    /// Session and delivery tasks.
+    pub tasks: TaskList,
+}
+
+impl Shared {
+    fn stopping(&self) -> bool {
+        *self.shutdown.borrow()
+    }
+
+    /// Start the immediate delivery attempt for `qid`; it counts as work in
+    /// flight from now until it ends.
+    pub fn spawn_delivery(self: &Arc<Self>, qid: String) {
+        if self.stopping() {
+            return; // stays queued
+        }
+        let guard = self.activity.busy();
+        let ctx = self.delivery.clone();
+        self.tasks.push(tokio::spawn(async move {
+            let _guard = guard;
+            deliver::attempt(&ctx, &qid).await;
+        }));
+    }
+}
+
+async fn stopped(mut rx: watch::Receiver<bool>) {
+    let _ = rx.wait_for(|s| *s).await;
+}
+
+/// Accept connections until the relay stops.
+pub async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
+    loop {
+        tokio::select! {
+            _ = stopped(shared.shutdown.clone()) => break,
+            res = listener.accept() => match res {
+                Ok((stream, peer)) => {
+                    let s = shared.clone();
+                    shared.tasks.push(tokio::spawn(async move { serve(stream, peer, s).await }));
+                }
+                Err(e) => {
+                    tracing::warn!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            },
+        }
+    }
+}
+
+async fn send(w: &mut OwnedWriteHalf, r: &Reply) -> std::io::Result<()> {
+    w.write_all(r.to_wire().as_bytes()).await?;
+    w.flush().await
+}
+
+enum Read<T> {
+    Got(T),
+    Stopping,
+    TimedOut,
+}
+
+async fn read_or_stop<T>(shared: &Shared, fut: impl std::future::Future<Output = T>) -> Read<T> {
+    tokio::select! {
+        _ = stopped(shared.shutdown.clone()) => Read::Stopping,
+        r = tokio::time::timeout(COMMAND_TIMEOUT, fut) => match r {
+            Ok(v) => Read::Got(v),
+            Err(_) => Read::TimedOut,
+        },
+    }
+}
+
+/// Read and drop up to the end of the current line; false if the client went away.
+async fn skip_line<R: tokio::io::AsyncBufRead + Unpin>(r: &mut R) -> bool {
+    loop {
+        match tokio::time::timeout(COMMAND_TIMEOUT, codec::read_raw_line(r, codec::MAX_LINE)).await {
+            Ok(Ok(_)) => return true,
+            Ok(Err(CodecError::LineTooLong(_))) => continue,
+            _ => return false,
+        }
+    }
+}
+
+/// One connection, start to end.
+async fn serve(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
+    let pid = shared.next_pid.fetch_add(1, Ordering::Relaxed) % 1_000_000;
+    let ip = shared.addresses.to_virtual(peer.ip());
+    let name = match tokio::time::timeout(PTR_TIMEOUT, shared.resolver.ptr(ip)).await {
+        Ok(Ok(n)) => Some(n),
+        _ => None,
+    };
+    let mut session = Session::new(shared.cfg.clone(), ClientInfo { ip, name }, pid);
+    let host = shared.cfg.profile.hostname.clone();
+    stream.set_nodelay(true).ok();
+    let (r, mut w) = stream.into_split();
+    let mut reader = BufReader::new(r);
+    if send(&mut w, &session.greeting()).await.is_err() {
+        session.lost_input(false);
+        return;
+    }
+    loop {
+        let line = match read_or_stop(&shared, codec::read_line(&mut reader, codec::MAX_LINE)).await {
+            Read::Stopping => {
+                let _ = send(&mut w, &session.shutting_down()).await;
+                break;
+            }
+            Read::TimedOut => {
+                let _ = send(&mut w, &Reply::new(421, format!("4.4.2 {host} Error: timeout exceeded"))).await;
+                session.lost_input(false);
+                break;
+            }
+            Read::Got(Err(CodecError::LineTooLong(_))) => {
+                // Skip the rest of the overlong line, then complain once.
+                if !skip_line(&mut reader).await {
+                    session.lost_input(false);
+                    break;
+                }
+                if send(&mut w, &session.line_too_long()).await.is_err() {
+                    session.lost_input(false);
+                    break;
+                }
+                continue;
+            }
+            Read::Got(Err(_)) => {
+                session.lost_input(false);
+                break;
+            }
+            Read::Got(Ok(line)) => line,
+        };
+        let reply = match session.handle_line(&line) {
+            Outcome::Reply(r) => r,
+            Outcome::Close(r) => {
+                let _ = send(&mut w, &r).await;
+                break;
+            }
+            Outcome::StartData(r) => {
+                // From 354 to the final reply this message is work in flight.
+                let _busy = shared.activity.busy();
+                if send(&mut w, &r).await.is_err() {
+                    session.lost_input(true);
+                    break;
+                }
+                match read_or_stop(&shared, codec::read_data(&mut reader, MAX_MESSAGE_SIZE)).await {
+                    Read::Got(Ok(d)) => {
+                        let (reply, entry) = session.end_of_data(&d.data, d.oversize);
+                        if let Some(entry) = entry {
+                            let qid = entry.qid.clone();
+                            shared.queue.insert(entry);
+                            shared.spawn_delivery(qid);
+                        }
+                        reply
+                    }
+                    Read::Got(Err(_)) | Read::TimedOut => {
+                        session.lost_input(true);
+                        break;
+                    }
+                    Read::Stopping => {
+                        let _ = send(&mut w, &session.shutting_down()).await;
+                        break;
+                    }
+                }
+            }
+        };
+        if send(&mut w, &reply).await.is_err() {
+            session.lost_input(false);
+            break;
+        }
+    }
+    let _ = w.shutdown().await;
+}
