@@ -155,7 +155,7 @@ pub fn check_final(exp: &FinalExpect, lab: &Lab, obs: &Observations, checker: &m
                 let context = format!("closest delivered message (at {at}):\n{}", p.header_block.trim_end());
                 for miss in misses {
                     let actual = match (&miss.expected_text, &miss.actual) {
-                        (Some(e), a) if !a.starts_with('(') => format!("{a}\n{}", diff(e, a)),
+                        (Some(e), a) if !a.starts_with('(') => format!("{a}\n{}", indent(&diff(e, a))),
                         _ => miss.actual.clone(),
                     };
                     checker.fail(format!("expect.delivered[{i}].{}", miss.field), miss.expected, actual, Some(context.clone()));
@@ -256,8 +256,11 @@ fn delivered_misses(d: &DeliveredExpect, at: &str, m: &lab_core::ReceivedMessage
                 Some(f) => pos += f + 1,
                 None => {
                     let values = p.all(name);
+                    let earlier = p.headers[..pos].iter().any(|(n, v)| n.eq_ignore_ascii_case(name) && matcher.matches_exact(v));
                     let actual = if values.is_empty() {
                         format!("(no {name}: header)")
+                    } else if earlier {
+                        format!("(a matching {name}: header is there, but before the header matched by headers[{}])", k.saturating_sub(1))
                     } else {
                         values.iter().map(|v| format!("{name}: {v}")).collect::<Vec<_>>().join("\n")
                     };
@@ -316,6 +319,10 @@ fn summary(delivered: &[(String, lab_core::ReceivedMessage, ParsedMessage)]) -> 
         .map(|(at, m, _)| format!("<{}> -> {:?} at {at}", m.envelope.mail_from, m.envelope.rcpt_to))
         .collect::<Vec<_>>()
         .join("; ")
+}
+
+fn indent(text: &str) -> String {
+    text.lines().map(|l| format!("                {l}")).collect::<Vec<_>>().join("\n")
 }
 
 /// A line diff of expected versus actual, pretty_assertions style.

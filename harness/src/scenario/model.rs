@@ -240,8 +240,7 @@ pub struct SendExpect {
 }
 
 /// One matcher for every RCPT, or one per recipient.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug, Clone)]
 pub enum RcptExpect {
     /// Applies to every recipient.
     All(ReplyMatcher),
@@ -330,4 +329,25 @@ pub struct DeliveredExpect {
 
 fn opt_one_or_many<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
     one_or_many(d).map(Some)
+}
+
+impl<'de> Deserialize<'de> for RcptExpect {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            One(String),
+            Code(u64),
+            Many(Vec<String>),
+        }
+        let parse = |s: &str| ReplyMatcher::parse(s).map_err(serde::de::Error::custom);
+        match Raw::deserialize(d) {
+            Ok(Raw::One(s)) => Ok(RcptExpect::All(parse(&s)?)),
+            Ok(Raw::Code(n)) => Ok(RcptExpect::All(parse(&n.to_string())?)),
+            Ok(Raw::Many(v)) => Ok(RcptExpect::Each(v.iter().map(|s| parse(s)).collect::<Result<_, _>>()?)),
+            Err(_) => Err(serde::de::Error::custom(
+                "rcpt: expected a reply matcher such as \"250 2.1.5\", or a list of them, one per recipient",
+            )),
+        }
+    }
 }
