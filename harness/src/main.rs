@@ -56,6 +56,31 @@ enum Command {
         /// Scenario files or folders (default: scenarios/).
         paths: Vec<PathBuf>,
     },
+    /// The builtin relay on its own.
+    Relay {
+        #[command(subcommand)]
+        command: RelayCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum RelayCommand {
+    /// Run the builtin relay as a daemon, to poke with swaks or telnet like any MTA.
+    /// Log lines go to standard output; stop with Ctrl-C.
+    Serve {
+        /// The relay profile: a YAML file holding what a scenario's `relay:` section holds.
+        #[arg(long)]
+        config: PathBuf,
+        /// Where to listen for SMTP, e.g. 127.0.0.1:2525.
+        #[arg(long)]
+        listen: std::net::SocketAddr,
+        /// The DNS server the relay resolves MX, A and PTR records with, e.g. 127.0.0.1:5353.
+        #[arg(long)]
+        dns: std::net::SocketAddr,
+        /// The port the relay delivers to on MX hosts.
+        #[arg(long, default_value_t = 25)]
+        smtp_port: u16,
+    },
 }
 
 fn main() {
@@ -158,6 +183,19 @@ fn real_main(cli: Cli) -> anyhow::Result<i32> {
             println!("{} scenario(s)", labs.len());
             Ok(if errors.is_empty() { exit_codes::OK } else { exit_codes::INVALID })
         }
+        Command::Relay { command: RelayCommand::Serve { config, listen, dns, smtp_port } } => {
+            let profile = match scenario::load_profile(&config) {
+                Ok(p) => p,
+                Err(e) => {
+                    eprintln!("{e}");
+                    eprintln!("relaylab: the relay was not started (fix the profile; its keys are listed in scenarios/README.md)");
+                    return Ok(exit_codes::INVALID);
+                }
+            };
+            let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+            rt.block_on(serve(profile, listen, dns, smtp_port))?;
+            Ok(exit_codes::OK)
+        }
         Command::Check { paths } => {
             let (labs, errors) = load(&paths);
             for e in &errors {
@@ -204,4 +242,45 @@ fn select(labs: Vec<LoadedScenario>, filter: Option<&str>, tags: &[String]) -> V
         .filter(|l| filter.is_none_or(|f| l.scenario.name.contains(f)))
         .filter(|l| tags.is_empty() || l.scenario.tags.iter().any(|t| tags.contains(t)))
         .collect()
+}
+
+/// `relaylab relay serve`: run the builtin relay until Ctrl-C, printing its log lines as they come.
+async fn serve(
+    profile: relay_under_test::RelayProfile,
+    listen: std::net::SocketAddr,
+    dns: std::net::SocketAddr,
+    smtp_port: u16,
+) -> anyhow::Result<()> {
+    use relay_under_test::{BuiltinRelay, LabNetwork, RelayUnderTest};
+    let net = LabNetwork {
+        listen,
+        virtual_ip: listen.ip(),
+        dns,
+        smtp_port,
+        addresses: lab_core::AddressMap::identity(),
+        clock: lab_core::clock::wall(),
+    };
+    let hostname = profile.hostname.clone();
+    let relay = BuiltinRelay::start(profile, net).await.with_context(|| format!("starting the builtin relay on {listen}"))?;
+    eprintln!("relaylab: builtin relay {hostname} listening on {} (DNS {dns}); Ctrl-C stops it", relay.smtp_addr());
+    let mut printed = 0;
+    let mut tick = tokio::time::interval(Duration::from_millis(200));
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => break,
+            _ = tick.tick() => {
+                let lines = relay.log_lines();
+                for l in &lines[printed.min(lines.len())..] {
+                    println!("{l}");
+                }
+                printed = lines.len();
+            }
+        }
+    }
+    relay.stop().await;
+    for l in &relay.log_lines()[printed..] {
+        println!("{l}");
+    }
+    eprintln!("relaylab: relay stopped");
+    Ok(())
 }

@@ -55,15 +55,7 @@ pub fn load_file(path: &Path) -> Result<LoadedScenario, ScenarioError> {
 
 /// Parse and validate scenario text; `path` is used in error messages.
 pub fn load_str(path: &Path, text: &str) -> Result<LoadedScenario, ScenarioError> {
-    let scenario: Scenario = serde_yaml::from_str(text).map_err(|e| {
-        let loc = e.location();
-        let mut message = e.to_string();
-        // serde_yaml appends " at line L column C"; we print the location up front instead.
-        if let Some(i) = message.rfind(" at line ") {
-            message.truncate(i);
-        }
-        ScenarioError { path: path.to_path_buf(), line: loc.as_ref().map(|l| l.line()), column: loc.map(|l| l.column()), message }
-    })?;
+    let scenario: Scenario = serde_yaml::from_str(text).map_err(|e| yaml_error(path, e))?;
     validate(&scenario, text).map_err(|(needle, message)| {
         let (line, column) = locate(text, &needle).map_or((None, None), |(l, c)| (Some(l), Some(c)));
         ScenarioError { path: path.to_path_buf(), line, column, message }
@@ -71,10 +63,40 @@ pub fn load_str(path: &Path, text: &str) -> Result<LoadedScenario, ScenarioError
     Ok(LoadedScenario { path: path.to_path_buf(), scenario })
 }
 
+/// A serde_yaml error as `file:line:column: message`.
+fn yaml_error(path: &Path, e: serde_yaml::Error) -> ScenarioError {
+    let loc = e.location();
+    let mut message = e.to_string();
+    // serde_yaml appends " at line L column C"; we print the location up front instead.
+    if let Some(i) = message.rfind(" at line ") {
+        message.truncate(i);
+    }
+    ScenarioError { path: path.to_path_buf(), line: loc.as_ref().map(|l| l.line()), column: loc.map(|l| l.column()), message }
+}
+
+/// Read a relay profile file (the `relay:` section of a scenario, on its own)
+/// for `relaylab relay serve`. Errors name file, line and column.
+pub fn load_profile(path: &Path) -> Result<relay_under_test::RelayProfile, ScenarioError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ScenarioError {
+        path: path.to_path_buf(),
+        line: None,
+        column: None,
+        message: format!("cannot read relay profile: {e}"),
+    })?;
+    let profile: relay_under_test::RelayProfile = serde_yaml::from_str(&text).map_err(|e| yaml_error(path, e))?;
+    profile.validate().map_err(|e| {
+        let message = e.to_string();
+        let (line, column) = locate(&text, &profile_error_needle(&message)).map_or((None, None), |(l, c)| (Some(l), Some(c)));
+        ScenarioError { path: path.to_path_buf(), line, column, message }
+    })?;
+    Ok(profile)
+}
+
 /// Checks across sections. An error carries a piece of source text to locate it by.
 fn validate(s: &Scenario, _text: &str) -> Result<(), (String, String)> {
     if let Err(e) = s.relay.validate() {
-        return Err(("relay:".into(), format!("relay: {e}")));
+        let message = e.to_string();
+        return Err((profile_error_needle(&message), format!("relay: {message}")));
     }
     if s.steps.is_empty() {
         return Err(("steps:".into(), "steps: a lab needs at least one step".into()));
@@ -161,6 +183,17 @@ fn validate(s: &Scenario, _text: &str) -> Result<(), (String, String)> {
         }
     }
     Ok(())
+}
+
+/// What to look for in the source to locate a profile error: the offending
+/// value, which the relay's messages quote (`relay_domains entry "10.1.300": ...`),
+/// else the key the message starts with.
+fn profile_error_needle(message: &str) -> String {
+    let quoted = message.split('"').nth(1).filter(|v| !v.is_empty());
+    match quoted {
+        Some(v) => v.to_string(),
+        None => message.split_whitespace().next().unwrap_or("relay:").to_string(),
+    }
 }
 
 fn list(names: &[&str]) -> String {
@@ -257,6 +290,14 @@ steps:
         let shown = e.to_string();
         assert!(shown.starts_with("s.yaml:8:7: steps[0].from: unknown host `cleint`"), "{shown}");
         assert!(shown.contains("known: client"), "{shown}");
+    }
+
+    #[test]
+    fn bad_relay_profile_value_is_located() {
+        let text = GOOD.replace("  hostname: relay.example.com", "  hostname: relay.example.com\n  relay_domains: [example.com, 10.1.300]");
+        let e = load_str(Path::new("s.yaml"), &text).unwrap_err();
+        let shown = e.to_string();
+        assert!(shown.starts_with("s.yaml:4:32: relay: relay_domains entry \"10.1.300\""), "{shown}");
     }
 
     #[test]

@@ -8,6 +8,6 @@ pub mod load;
 pub mod matcher;
 pub mod model;
 
-pub use load::{discover, load_file, load_str, LoadedScenario, ScenarioError};
+pub use load::{discover, load_file, load_profile, load_str, LoadedScenario, ScenarioError};
 pub use matcher::{ReplyMatcher, ValueMatcher};
 pub use model::*;
