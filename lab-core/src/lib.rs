@@ -10,6 +10,8 @@
 //! - [`addr`]: the virtual internet's address map (lab address ↔ loopback address).
 //! - [`clock`]: the one clock a lab reads (wall time now; virtual time later).
 //! - [`codec`]: SMTP lines and DATA with dot transparency (RFC 5321 4.5.2).
+//! - [`command`]: parsing one SMTP command line into a [`Command`], for every
+//!   server in the lab (the builtin relay and the MX sinks).
 //! - [`reply`]: SMTP replies, single and multi-line.
 //! - [`transcript`]: what crossed the wire in one session, for reports.
 //! - [`client`]: an SMTP client that records its transcript; used by the relay's
@@ -20,6 +22,7 @@ pub mod addr;
 pub mod client;
 pub mod clock;
 pub mod codec;
+pub mod command;
 pub mod envelope;
 pub mod reply;
 pub mod transcript;
@@ -27,6 +30,7 @@ pub mod transcript;
 pub use addr::AddressMap;
 pub use client::SmtpClient;
 pub use clock::{Clock, SharedClock, WallClock};
+pub use command::Command;
 pub use envelope::{Envelope, ReceivedMessage};
 pub use reply::Reply;
 pub use transcript::{Direction, Transcript, TranscriptLine, TranscriptRecorder};

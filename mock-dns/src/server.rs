@@ -14,7 +14,7 @@ use hickory_server::{
 };
 use tokio::{
     net::{TcpListener, UdpSocket},
-    sync::Mutex as AsyncMutex,
+    sync::{Mutex as AsyncMutex, MutexGuard as AsyncMutexGuard},
 };
 
 use crate::{
@@ -59,12 +59,8 @@ impl MockDns {
             zone.upsert_mut(record, SERIAL);
         }
         for record in &records {
-            let hickory = record
-                .to_hickory()
-                .map_err(|source| DnsError::InvalidRecord {
-                    name: record.name.clone(),
-                    source,
-                })?;
+            let hickory =
+                record.to_hickory().map_err(|source| DnsError::InvalidRecord { name: record.name.clone(), source })?;
             if has_cname_conflict(zone.records_get_mut(), &hickory) {
                 return Err(conflict(record));
             }
@@ -77,27 +73,14 @@ impl MockDns {
         catalog.upsert(Name::root().into(), vec![zone.clone()]);
         let log = QueryLog::default();
         let (udp, tcp) = bind_pair(bind).await?;
-        let addr = udp.local_addr().map_err(|source| DnsError::Bind {
-            addr: bind,
-            protocol: "udp",
-            source,
-        })?;
+        let addr = udp.local_addr().map_err(|source| DnsError::Bind { addr: bind, protocol: "udp", source })?;
 
-        let mut server = Server::new(LoggingHandler {
-            catalog,
-            log: log.clone(),
-        });
+        let mut server = Server::new(LoggingHandler { catalog, log: log.clone() });
         server.register_socket(udp);
         server.register_listener(tcp, TCP_IDLE_TIMEOUT, TCP_RESPONSE_BUFFER);
         tracing::debug!(%addr, records = records.len(), "mock DNS serving");
 
-        Ok(MockDns {
-            addr,
-            zone,
-            log,
-            edits: AsyncMutex::new(()),
-            server,
-        })
+        Ok(MockDns { addr, zone, log, edits: AsyncMutex::new(()), server })
     }
 
     /// Where the server listens (UDP and TCP).
@@ -116,32 +99,14 @@ impl MockDns {
     /// the TTL); a CNAME replaces the previous CNAME. Use
     /// [`MockDns::replace`] to change an answer instead of adding to it.
     pub async fn upsert(&self, record: Record) -> Result<(), DnsError> {
-        let hickory = record
-            .to_hickory()
-            .map_err(|source| DnsError::InvalidRecord {
-                name: record.name.clone(),
-                source,
-            })?;
-        let _edit = self.edits.lock().await;
-        if has_cname_conflict(&*self.zone.records().await, &hickory) {
-            return Err(conflict(&record));
-        }
+        let (hickory, _edit) = self.begin_edit(&record).await?;
         self.zone.upsert(hickory, SERIAL).await;
         Ok(())
     }
 
     /// Replace all records of `record`'s name and type by `record`.
     pub async fn replace(&self, record: Record) -> Result<(), DnsError> {
-        let hickory = record
-            .to_hickory()
-            .map_err(|source| DnsError::InvalidRecord {
-                name: record.name.clone(),
-                source,
-            })?;
-        let _edit = self.edits.lock().await;
-        if has_cname_conflict(&*self.zone.records().await, &hickory) {
-            return Err(conflict(&record));
-        }
+        let (hickory, _edit) = self.begin_edit(&record).await?;
         let key = RrKey::new(hickory.name.clone().into(), hickory.record_type());
         self.zone.records_mut().await.remove(&key);
         self.zone.upsert(hickory, SERIAL).await;
@@ -151,18 +116,11 @@ impl MockDns {
     /// Remove all records of a name and type (`"A"`, `"MX"`, ...). Returns
     /// whether there were any. A name left without records answers NXDOMAIN.
     pub async fn remove(&self, name: &str, rtype: &str) -> Result<bool, DnsError> {
-        let invalid = |source| DnsError::InvalidRecord {
-            name: name.to_string(),
-            source,
-        };
+        let invalid = |source| DnsError::InvalidRecord { name: name.to_string(), source };
         let rtype = parse_rtype(rtype).map_err(invalid)?;
         let owner = to_name("record name", name).map_err(invalid)?;
         let _edit = self.edits.lock().await;
-        let removed = self
-            .zone
-            .records_mut()
-            .await
-            .remove(&RrKey::new(owner.into(), rtype));
+        let removed = self.zone.records_mut().await.remove(&RrKey::new(owner.into(), rtype));
         Ok(removed.is_some())
     }
 
@@ -181,13 +139,28 @@ impl MockDns {
         }
         // Dropping the server aborts whatever is still running.
     }
+
+    /// The common start of [`MockDns::upsert`] and [`MockDns::replace`]:
+    /// convert `record` for hickory, take the edit lock, and refuse a record
+    /// that would share its name with a CNAME. The caller applies the edit
+    /// while holding the returned guard.
+    async fn begin_edit(
+        &self,
+        record: &Record,
+    ) -> Result<(hickory_server::proto::rr::Record, AsyncMutexGuard<'_, ()>), DnsError> {
+        let hickory =
+            record.to_hickory().map_err(|source| DnsError::InvalidRecord { name: record.name.clone(), source })?;
+        let edit = self.edits.lock().await;
+        if has_cname_conflict(&*self.zone.records().await, &hickory) {
+            return Err(conflict(record));
+        }
+        Ok((hickory, edit))
+    }
 }
 
 impl std::fmt::Debug for MockDns {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MockDns")
-            .field("addr", &self.addr)
-            .finish_non_exhaustive()
+        f.debug_struct("MockDns").field("addr", &self.addr).finish_non_exhaustive()
     }
 }
 
@@ -211,17 +184,11 @@ fn has_cname_conflict(
 ) -> bool {
     let owner = hickory_server::proto::rr::LowerName::from(&record.name);
     let new_is_cname = record.record_type() == RecordType::CNAME;
-    records
-        .keys()
-        .filter(|key| key.name == owner)
-        .any(|key| (key.record_type == RecordType::CNAME) != new_is_cname)
+    records.keys().filter(|key| key.name == owner).any(|key| (key.record_type == RecordType::CNAME) != new_is_cname)
 }
 
 fn conflict(record: &Record) -> DnsError {
-    DnsError::CnameConflict {
-        name: record.name.clone(),
-        rtype: record.data.rtype(),
-    }
+    DnsError::CnameConflict { name: record.name.clone(), rtype: record.data.rtype() }
 }
 
 /// Bind UDP and TCP on the same address; for port 0, retry until a port is
@@ -234,43 +201,21 @@ async fn bind_pair(bind: SocketAddr) -> Result<(UdpSocket, TcpListener), DnsErro
     }
     for _ in 0..PORT_ATTEMPTS {
         let udp = bind_udp(bind).await?;
-        let port = udp
-            .local_addr()
-            .map_err(|source| DnsError::Bind {
-                addr: bind,
-                protocol: "udp",
-                source,
-            })?
-            .port();
+        let port = udp.local_addr().map_err(|source| DnsError::Bind { addr: bind, protocol: "udp", source })?.port();
         // The UDP port may be taken on TCP; then try another.
         if let Ok(tcp) = TcpListener::bind(SocketAddr::new(bind.ip(), port)).await {
             return Ok((udp, tcp));
         }
     }
-    Err(DnsError::NoFreePort {
-        ip: bind.ip(),
-        attempts: PORT_ATTEMPTS,
-    })
+    Err(DnsError::NoFreePort { ip: bind.ip(), attempts: PORT_ATTEMPTS })
 }
 
 async fn bind_udp(addr: SocketAddr) -> Result<UdpSocket, DnsError> {
-    UdpSocket::bind(addr)
-        .await
-        .map_err(|source| DnsError::Bind {
-            addr,
-            protocol: "udp",
-            source,
-        })
+    UdpSocket::bind(addr).await.map_err(|source| DnsError::Bind { addr, protocol: "udp", source })
 }
 
 async fn bind_tcp(addr: SocketAddr) -> Result<TcpListener, DnsError> {
-    TcpListener::bind(addr)
-        .await
-        .map_err(|source| DnsError::Bind {
-            addr,
-            protocol: "tcp",
-            source,
-        })
+    TcpListener::bind(addr).await.map_err(|source| DnsError::Bind { addr, protocol: "tcp", source })
 }
 
 // The harness shares one MockDns between tasks.

@@ -13,7 +13,6 @@
 //!   replies and transcript.
 //!
 //! # Layout
-//! - [`command`]: parsing one command line into a [`Command`](command::Command).
 //! - [`session`]: the server-side SMTP state machine; no sockets, unit-tested.
 //! - [`server`]: the sink's accept loop and per-connection tasks.
 //! - [`config`]: [`SinkConfig`], [`SinkBehaviour`] and the sink's limits.
@@ -53,7 +52,6 @@
 //! # }
 //! ```
 
-pub mod command;
 pub mod config;
 pub mod sender;
 pub mod server;

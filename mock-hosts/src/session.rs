@@ -9,9 +9,10 @@
 //! `HELO`/`EHLO` and a finished message clear it. Several transactions may
 //! follow one another in one session.
 
-use crate::command::Command;
 use crate::config::{Phase, SinkBehaviour, MAX_MESSAGE_SIZE};
 use chrono::{Datelike, Timelike};
+use lab_core::command::{self, Command, Parsed};
+use lab_core::envelope::strip_path;
 use lab_core::{Envelope, Reply, SharedClock};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -126,30 +127,46 @@ impl Session {
     }
 
     /// Answer one command line.
+    ///
+    /// The sink reads more strictly than the shared parser: a line with blanks
+    /// before the verb, or other than space or tab after it, is not a command
+    /// it knows; arguments to DATA or RSET, text glued to a path, a null
+    /// recipient and VRFY without an argument are syntax errors. A `<` inside
+    /// a path is let through.
     pub fn command(&mut self, line: &str) -> Outcome {
         let reply = |code, text: &str| Outcome::Reply(Reply::new(code, text));
         if self.awaiting_data {
             // The connection must read the message, not commands, after a 354.
             return reply(503, "5.5.0 Message expected after 354");
         }
-        match Command::parse(line) {
-            // RFC 5321 4.1.4: HELO/EHLO may come again at any time and reset
-            // the transaction as RSET does.
+        let syntax_error = || reply(501, "5.5.2 Syntax error in parameters");
+        let Parsed { command, quirks, .. } = command::parse(line);
+        if quirks.odd_spacing {
+            return unrecognized(line);
+        }
+        if quirks.stray_args || quirks.glued_path {
+            return syntax_error();
+        }
+        match command {
             // RFC 5321 4.1.4: HELO/EHLO may come again at any time and reset
             // the transaction as RSET does.
             Command::Helo(name) => self.hello(name, false),
             Command::Ehlo(name) => self.hello(name, true),
-            Command::Mail { from, .. } => {
+            Command::Mail { path, .. } => {
                 if self.mail_from.is_some() {
                     return reply(503, "5.5.0 Sender already specified");
                 }
                 if let Some(o) = self.behaviour.answer(Phase::Mail) {
                     return o;
                 }
-                self.mail_from = Some(from);
+                self.mail_from = Some(address(&path));
                 reply(250, "2.1.0 Sender ok")
             }
-            Command::Rcpt { to, .. } => {
+            Command::Rcpt { path, .. } => {
+                let to = address(&path);
+                if to.is_empty() {
+                    return syntax_error();
+                }
                 if self.mail_from.is_none() {
                     return reply(503, "5.0.0 Need MAIL before RCPT");
                 }
@@ -178,9 +195,10 @@ impl Session {
             }
             Command::Noop => reply(250, "2.0.0 OK"),
             Command::Quit => Outcome::Close(Reply::new(221, format!("2.0.0 {} closing connection", self.hostname))),
+            Command::Vrfy(arg) if arg.is_empty() => syntax_error(),
             // RFC 5321 3.5.3: 252 means "cannot verify, but will accept and try".
             Command::Vrfy(_) => reply(252, "2.5.2 Cannot VRFY user"),
-            Command::Help => Outcome::Reply(Reply::multi(
+            Command::Help(_) => Outcome::Reply(Reply::multi(
                 214,
                 vec![
                     "2.0.0 This is relaylab-sink, a test MX".into(),
@@ -188,10 +206,9 @@ impl Session {
                     "2.0.0 End of HELP info".into(),
                 ],
             )),
-            Command::Invalid { .. } => reply(501, "5.5.2 Syntax error in parameters"),
-            Command::Unknown(line) => {
-                Outcome::Reply(Reply::new(500, format!("5.5.1 Command unrecognized: \"{}\"", printable(&line))))
-            }
+            Command::Invalid { .. } => syntax_error(),
+            // The sink does not offer EXPN, VERB or ETRN.
+            Command::Expn(_) | Command::Verb | Command::Etrn(_) | Command::Unknown(_) => unrecognized(line),
         }
     }
 
@@ -259,6 +276,17 @@ impl Session {
         self.rcpt_to.clear();
         self.awaiting_data = false;
     }
+}
+
+/// `500` for a line that is not a command the sink knows, quoting it.
+fn unrecognized(line: &str) -> Outcome {
+    Outcome::Reply(Reply::new(500, format!("5.5.1 Command unrecognized: \"{}\"", printable(line))))
+}
+
+/// The address of a path as typed: brackets stripped, and blanks inside them
+/// (`< a@b >`) too.
+fn address(path: &str) -> String {
+    strip_path(path).trim().to_string()
 }
 
 /// Control characters would garble a reply line; show them as `?`.
@@ -363,6 +391,33 @@ mod tests {
         assert_eq!(line(&mut s, "NOOP"), "250 2.0.0 OK");
         assert_eq!(s.command("HELP").reply().code, 214);
         assert_eq!(s.line_too_long().reply().first_line(), "500 5.5.2 Line too long");
+    }
+
+    #[test]
+    fn stricter_than_the_shared_parser() {
+        let mut s = session();
+        // Not a command: blanks before the verb or an odd one after it; verbs the sink does not offer.
+        assert_eq!(line(&mut s, " QUIT"), "500 5.5.1 Command unrecognized: \" QUIT\"");
+        assert_eq!(line(&mut s, "HELO\x0bx"), "500 5.5.1 Command unrecognized: \"HELO?x\"");
+        assert_eq!(line(&mut s, "EXPN staff"), "500 5.5.1 Command unrecognized: \"EXPN staff\"");
+        assert_eq!(line(&mut s, "VERB"), "500 5.5.1 Command unrecognized: \"VERB\"");
+        assert_eq!(line(&mut s, "etrn x"), "500 5.5.1 Command unrecognized: \"etrn x\"");
+        // Syntax errors, answered before the sequence is checked.
+        for bad in ["DATA now", "RSET x", "MAIL FROM:<a@b>SIZE=1", "RCPT TO:<>", "RCPT TO:< >", "VRFY", "EHLO"] {
+            assert_eq!(line(&mut s, bad), "501 5.5.2 Syntax error in parameters", "{bad:?}");
+        }
+        // Accepted: trailing blanks, a path with blanks or `<` inside the brackets, a bare path.
+        assert_eq!(line(&mut s, "HELO a b\x0b"), "250 mx.example Hello [192.0.2.7]");
+        assert_eq!(s.helo(), Some("a b"));
+        assert_eq!(line(&mut s, "MAIL FROM:< a<b >"), "250 2.1.0 Sender ok");
+        assert_eq!(line(&mut s, "RCPT TO:x@y NOTIFY=NEVER"), "250 2.1.5 Recipient ok");
+        assert_eq!(line(&mut s, "RCPT TO: <z@y>\t"), "250 2.1.5 Recipient ok");
+        assert!(matches!(s.command("DATA\r"), Outcome::Data(_)));
+        let (_, acc) = s.end_of_data(b"x\r\n".to_vec(), false);
+        assert_eq!(
+            acc.unwrap().envelope,
+            Envelope { mail_from: "a<b".into(), rcpt_to: vec!["x@y".into(), "z@y".into()] }
+        );
     }
 
     #[test]

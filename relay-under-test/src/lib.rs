@@ -12,7 +12,7 @@
 //!
 //! # Layout
 //! Each part talks to one kind of peer (Postfix style):
-//! - [`smtp`]: talks to SMTP clients. [`smtp::command`] parses lines,
+//! - [`smtp`]: talks to SMTP clients. [`lab_core::command`] parses lines,
 //!   [`smtp::session`] is the state machine (no socket), [`smtp::server`] the
 //!   accept loop and connection tasks.
 //! - [`policy`]: talks to nothing; [`policy::relay_check`] decides whether a

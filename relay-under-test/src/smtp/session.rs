@@ -13,7 +13,7 @@ use crate::policy::{RcptVerdict, RelayPolicy};
 use crate::profile::RelayProfile;
 use crate::queue::{QueueEntry, Recipient};
 use crate::queue_id::QueueIdGen;
-use crate::smtp::command::{self, Command};
+use lab_core::command::{self, Command};
 use lab_core::envelope::strip_path;
 use lab_core::{Reply, SharedClock};
 use std::net::IpAddr;
@@ -93,6 +93,11 @@ fn r(code: u16, text: impl Into<String>) -> Outcome {
     Outcome::Reply(Reply::new(code, text))
 }
 
+/// Sendmail takes the first word of the HELO/EHLO argument.
+fn first_word(arg: String) -> String {
+    arg.split_whitespace().next().unwrap_or("").to_string()
+}
+
 const MAIL_PARAMS: &[&str] = &["SIZE", "BODY", "AUTH", "ENVID", "RET"];
 const RCPT_PARAMS: &[&str] = &["NOTIFY", "ORCPT"];
 
@@ -150,25 +155,20 @@ impl Session {
 
     /// Handle one command line (without CRLF).
     pub fn handle_line(&mut self, line: &str) -> Outcome {
-        match command::parse(line) {
-            Ok(cmd) => {
-                if !matches!(cmd, Command::Unknown(_)) {
-                    self.last_cmd = Some(cmd.name());
-                }
-                self.handle(cmd)
-            }
-            Err(e) => {
-                self.last_cmd = Some(e.name());
-                Outcome::Reply(e.reply())
-            }
+        let parsed = command::parse(line);
+        // Sendmail's address parser refuses a second `<` in a path.
+        let cmd = if parsed.quirks.angle_in_path { parsed.refuse("< inside the path") } else { parsed.command };
+        if !matches!(cmd, Command::Unknown(_)) {
+            self.last_cmd = Some(cmd.name());
         }
+        self.handle(cmd)
     }
 
     /// Handle one parsed command.
     pub fn handle(&mut self, cmd: Command) -> Outcome {
         match cmd {
-            Command::Helo(d) => self.hello(Proto::Smtp, d),
-            Command::Ehlo(d) => self.hello(Proto::Esmtp, d),
+            Command::Helo(d) => self.hello(Proto::Smtp, first_word(d)),
+            Command::Ehlo(d) => self.hello(Proto::Esmtp, first_word(d)),
             Command::Mail { path, params } => self.mail(path, params),
             Command::Rcpt { path, params } => self.rcpt(path, params),
             Command::Data => self.data(),
@@ -217,6 +217,11 @@ impl Session {
                 }
                 r(500, format!("5.5.1 Command unrecognized: \"{line}\""))
             }
+            // Sendmail 8.13's replies to arguments it cannot read (`[S srvrsmtp.c]`).
+            Command::Invalid { verb: verb @ ("HELO" | "EHLO"), .. } => {
+                r(501, format!("5.0.0 {verb} requires domain address"))
+            }
+            Command::Invalid { args, .. } => r(501, format!("5.5.2 Syntax error in parameters scanning \"{args}\"")),
         }
     }
 
@@ -491,6 +496,34 @@ mod tests {
         assert!(
             matches!(s.handle_line("QUIT"), Outcome::Close(r) if r.first_line() == "221 2.0.0 external.sysiphus.com closing connection")
         );
+    }
+
+    #[test]
+    fn syntax_errors_reply_like_sendmail() {
+        let (mut s, _) = session(None, "203.0.113.66");
+        assert_eq!(text(s.handle_line("MAIL TO:<x@y>")), "501 5.5.2 Syntax error in parameters scanning \"TO:<x@y>\"");
+        assert_eq!(text(s.handle_line("RCPT TO:<x@y")), "501 5.5.2 Syntax error in parameters scanning \"TO:<x@y\"");
+        assert_eq!(text(s.handle_line("RCPT")), "501 5.5.2 Syntax error in parameters scanning \"\"");
+        assert_eq!(text(s.handle_line("HELO")), "501 5.0.0 HELO requires domain address");
+        assert_eq!(text(s.handle_line("EHLO ")), "501 5.0.0 EHLO requires domain address");
+        // Sendmail refuses a `<` inside a path, before looking at the session.
+        assert_eq!(
+            text(s.handle_line("MAIL FROM:<a<b@c.com> SIZE=1")),
+            "501 5.5.2 Syntax error in parameters scanning \"FROM:<a<b@c.com> SIZE=1\""
+        );
+        assert_eq!(
+            text(s.handle_line("rcpt to: a<b@c.com")),
+            "501 5.5.2 Syntax error in parameters scanning \"to: a<b@c.com\""
+        );
+        // Lenient where Sendmail is: blanks before the verb, arguments to
+        // DATA, a path glued to its parameters, HELO with several words.
+        assert_eq!(
+            text(s.handle_line(" HELO c d")),
+            "250 external.sysiphus.com Hello [203.0.113.66], pleased to meet you"
+        );
+        assert_eq!(s.helo.as_ref().map(|(_, h)| h.as_str()), Some("c"));
+        assert_eq!(text(s.handle_line("MAIL FROM:<a@b.com>SIZE=1")), "250 2.1.0 <a@b.com>... Sender ok");
+        assert_eq!(text(s.handle_line("DATA now")), "503 5.0.0 Need RCPT (recipient)");
     }
 
     #[test]
