@@ -8,7 +8,7 @@
 //!
 //! # Layout
 //! - [`addr`]: the virtual internet's address map (lab address ↔ loopback address).
-//! - [`clock`]: the one clock a lab reads (wall time now; virtual time later).
+//! - [`clock`]: the one clock a lab reads: wall time, or virtual time the lab advances.
 //! - [`codec`]: SMTP lines and DATA with dot transparency (RFC 5321 4.5.2).
 //! - [`command`]: parsing one SMTP command line into a [`Command`], for every
 //!   server in the lab (the builtin relay and the MX sinks).
@@ -29,7 +29,7 @@ pub mod transcript;
 
 pub use addr::AddressMap;
 pub use client::SmtpClient;
-pub use clock::{Clock, SharedClock, WallClock};
+pub use clock::{Clock, SharedClock, VirtualClock, WallClock};
 pub use command::Command;
 pub use envelope::{Envelope, ReceivedMessage};
 pub use reply::Reply;
