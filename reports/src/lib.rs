@@ -12,6 +12,7 @@
 //! - [`console`]: the human summary printed at the end of `relaylab run`.
 //! - [`junit`]: JUnit XML for CI systems (quick-junit).
 //! - [`json`]: the whole model as JSON, for scripts and later tools.
+//! - [`html`]: one self-contained HTML file: sessions as sequence diagrams, headers, logs, DNS.
 //!
 //! # Example
 //! ```
@@ -23,6 +24,7 @@
 //! ```
 
 pub mod console;
+pub mod html;
 pub mod json;
 pub mod junit;
 pub mod model;
@@ -48,12 +50,14 @@ pub enum ReportError {
     Serialise(String),
 }
 
-/// Write `junit.xml` and `report.json` into `dir`, creating it. Returns the paths written.
+/// Write `junit.xml`, `report.json` and `report.html` into `dir`, creating it. Returns the paths written.
 pub fn write_all(run: &RunReport, dir: &Path) -> Result<Vec<PathBuf>, ReportError> {
     std::fs::create_dir_all(dir).map_err(|source| ReportError::Write { path: dir.to_path_buf(), source })?;
     let junit_path = dir.join("junit.xml");
     junit::write(run, &junit_path)?;
     let json_path = dir.join("report.json");
     json::write(run, &json_path)?;
-    Ok(vec![junit_path, json_path])
+    let html_path = dir.join("report.html");
+    html::write(run, &html_path)?;
+    Ok(vec![junit_path, json_path, html_path])
 }
