@@ -34,6 +34,8 @@ async fn serve_accepts_mail_for_its_domain_and_refuses_relaying() {
         vec![
             Record::parse("example.com", "MX", "10 mx.example.com").unwrap(),
             Record::parse("mx.example.com", "A", &ip(10).to_string()).unwrap(),
+            // The sender's domain must resolve, or the relay refuses it at MAIL.
+            Record::parse("example.org", "MX", "10 mx.example.org").unwrap(),
         ],
     )
     .await
