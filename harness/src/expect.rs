@@ -7,7 +7,7 @@
 
 use crate::lab::Lab;
 use crate::message::{self, ParsedMessage};
-use crate::scenario::{DeliveredExpect, FinalExpect, RcptExpect, ReplyMatcher, SendExpect, ValueMatcher};
+use crate::scenario::{DeliveredExpect, FinalExpect, RcptExpect, ReplyMatcher, StepExpect as SendExpect, ValueMatcher};
 use lab_core::{Reply, Transcript};
 use reports::{Failure, Observations};
 
@@ -158,7 +158,12 @@ pub fn check_final(exp: &FinalExpect, lab: &Lab, obs: &Observations, checker: &m
                         (Some(e), a) if !a.starts_with('(') => format!("{a}\n{}", indent(&diff(e, a))),
                         _ => miss.actual.clone(),
                     };
-                    checker.fail(format!("expect.delivered[{i}].{}", miss.field), miss.expected, actual, Some(context.clone()));
+                    checker.fail(
+                        format!("expect.delivered[{i}].{}", miss.field),
+                        miss.expected,
+                        actual,
+                        Some(context.clone()),
+                    );
                 }
             }
             None => checker.fail(
@@ -195,9 +200,18 @@ pub fn check_final(exp: &FinalExpect, lab: &Lab, obs: &Observations, checker: &m
     for (i, q) in exp.dns_queries.iter().enumerate() {
         let mut parts = q.split_whitespace();
         let (t, n) = (parts.next().unwrap_or(""), parts.next().unwrap_or("").trim_end_matches('.'));
-        let asked = obs.dns_queries.iter().any(|d| d.qtype.eq_ignore_ascii_case(t) && d.name.eq_ignore_ascii_case(n));
+        let proto = parts.next();
+        let asked = obs.dns_queries.iter().any(|d| {
+            d.qtype.eq_ignore_ascii_case(t)
+                && d.name.eq_ignore_ascii_case(n)
+                && proto.is_none_or(|p| d.protocol.eq_ignore_ascii_case(p))
+        });
         if !asked {
-            let seen: Vec<String> = obs.dns_queries.iter().map(|d| format!("{} {} -> {}", d.qtype, d.name, d.rcode)).collect();
+            let seen: Vec<String> = obs
+                .dns_queries
+                .iter()
+                .map(|d| format!("{} {} over {} -> {}", d.qtype, d.name, d.protocol, d.rcode))
+                .collect();
             checker.fail(format!("expect.dns_queries[{i}]"), q.clone(), "not asked".into(), Some(seen.join("\n")));
         }
     }
@@ -249,18 +263,21 @@ fn delivered_misses(d: &DeliveredExpect, at: &str, m: &lab_core::ReceivedMessage
     let mut pos = 0;
     for (k, h) in d.headers.iter().enumerate() {
         for (name, matcher) in h {
-            let found = p.headers[pos..]
-                .iter()
-                .position(|(n, v)| n.eq_ignore_ascii_case(name) && matcher.matches_exact(v));
+            let found =
+                p.headers[pos..].iter().position(|(n, v)| n.eq_ignore_ascii_case(name) && matcher.matches_exact(v));
             match found {
                 Some(f) => pos += f + 1,
                 None => {
                     let values = p.all(name);
-                    let earlier = p.headers[..pos].iter().any(|(n, v)| n.eq_ignore_ascii_case(name) && matcher.matches_exact(v));
+                    let earlier =
+                        p.headers[..pos].iter().any(|(n, v)| n.eq_ignore_ascii_case(name) && matcher.matches_exact(v));
                     let actual = if values.is_empty() {
                         format!("(no {name}: header)")
                     } else if earlier {
-                        format!("(a matching {name}: header is there, but before the header matched by headers[{}])", k.saturating_sub(1))
+                        format!(
+                            "(a matching {name}: header is there, but before the header matched by headers[{}])",
+                            k.saturating_sub(1)
+                        )
                     } else {
                         values.iter().map(|v| format!("{name}: {v}")).collect::<Vec<_>>().join("\n")
                     };
@@ -268,7 +285,12 @@ fn delivered_misses(d: &DeliveredExpect, at: &str, m: &lab_core::ReceivedMessage
                         ValueMatcher::Text(t) if values.len() == 1 => Some(format!("{name}: {t}")),
                         _ => None,
                     };
-                    out.push(Miss { field: format!("headers[{k}].{name}"), expected: matcher.to_string(), actual, expected_text });
+                    out.push(Miss {
+                        field: format!("headers[{k}].{name}"),
+                        expected: matcher.to_string(),
+                        actual,
+                        expected_text,
+                    });
                 }
             }
         }
@@ -286,10 +308,51 @@ fn delivered_misses(d: &DeliveredExpect, at: &str, m: &lab_core::ReceivedMessage
     }
     if let Some(b) = &d.body {
         if !b.matches_within(&p.body) {
-            out.push(Miss { field: "body".into(), expected: b.to_string(), actual: p.body.clone(), expected_text: None });
+            out.push(Miss {
+                field: "body".into(),
+                expected: b.to_string(),
+                actual: p.body.clone(),
+                expected_text: None,
+            });
+        }
+    }
+    if let Some(n) = d.hops {
+        let got = mock_hosts::message::hop_count(&m.data);
+        if got != n {
+            out.push(Miss {
+                field: "hops".into(),
+                expected: n.to_string(),
+                actual: got.to_string(),
+                expected_text: None,
+            });
+        }
+    }
+    if !d.received_by.is_empty() {
+        let by: Vec<String> = p.all("Received").iter().map(|v| received_by(v)).collect();
+        for (k, m) in d.received_by.iter().enumerate() {
+            let ok = by.get(k).is_some_and(|b| m.matches_exact(b));
+            if !ok {
+                out.push(Miss {
+                    field: format!("received_by[{k}]"),
+                    expected: m.to_string(),
+                    actual: format!("Received: headers by (top first): {}", by.join(", ")),
+                    expected_text: None,
+                });
+                break;
+            }
         }
     }
     out
+}
+
+/// The `by` host of a `Received:` value (`from a (b [ip]) by HOST (...)`), or `""`.
+pub fn received_by(value: &str) -> String {
+    let words: Vec<&str> = value.split_whitespace().collect();
+    words
+        .windows(2)
+        .find(|w| w[0].eq_ignore_ascii_case("by"))
+        .map(|w| w[1].trim_end_matches(';').to_string())
+        .unwrap_or_default()
 }
 
 fn describe(d: &DeliveredExpect) -> String {

@@ -2,22 +2,26 @@
 //!
 //! Each lab gets its own random `127.a.b.0/24`, so labs run side by side (and
 //! in parallel test processes) without sharing addresses:
-//! `.1` is the mock DNS, `.2` the relay, `.10` onwards the virtual hosts. All
-//! SMTP services of one lab listen on one port, as they would all be on port
-//! 25 in a real network. Scenario addresses (documentation ranges) are mapped
+//! `.1` is the mock DNS, `.2` the relay, `.10` onwards the virtual hosts, and
+//! after them the extra addresses of server farms (a slammer's distinct
+//! sources, an MTA retrying from another address of its /24). All SMTP
+//! services of one lab listen on one port, as they would all be on port 25
+//! in a real network. Scenario addresses (documentation ranges) are mapped
 //! onto these loopback addresses with an [`AddressMap`], which the builtin
-//! relay uses to see and reach lab addresses.
+//! relay and the mock hosts use to see and reach lab addresses.
 
-use crate::scenario::{Scenario, SmtpService};
+use crate::actors;
+use crate::scenario::{Scenario, SmtpSpec};
 use lab_core::{AddressMap, SharedClock};
 use mock_dns::{MockDns, Record};
-use mock_hosts::{MxSink, SinkConfig};
+use mock_hosts::{LabTime, MxSink};
 use relay_under_test::{BuiltinRelay, LabNetwork, RelayUnderTest};
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::{Duration, Instant};
 
 /// A virtual host's two addresses.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HostAddr {
     /// The address the scenario (and the relay) sees.
     pub lab_ip: IpAddr,
@@ -29,14 +33,18 @@ pub struct HostAddr {
 pub struct Lab {
     /// The lab's DNS server.
     pub dns: MockDns,
-    /// MX sinks by host name.
+    /// MX sinks by host name (every host whose SMTP port listens).
     pub sinks: BTreeMap<String, MxSink>,
     /// The relay under test.
     pub relay: Box<dyn RelayUnderTest>,
     /// Every host's addresses by name.
     pub hosts: BTreeMap<String, HostAddr>,
+    /// Every host's farm: its own addresses first, then the others it owns in its /24.
+    pub farms: BTreeMap<String, Vec<HostAddr>>,
     /// The port every SMTP service of the lab listens on.
     pub smtp_port: u16,
+    /// Lab time, counted from the lab's start.
+    pub time: LabTime,
 }
 
 /// Why a lab could not be brought up.
@@ -61,9 +69,10 @@ impl Lab {
     /// Start everything the scenario declares.
     pub async fn start(s: &Scenario, clock: SharedClock) -> Result<Lab, LabError> {
         let mut last = String::new();
+        let time = LabTime::starting_now(clock);
         for _ in 0..8 {
             let subnet = [127u8, rand::random_range(16..=250), rand::random::<u8>()];
-            match Self::try_start(s, clock.clone(), subnet).await {
+            match Self::try_start(s, time.clone(), subnet).await {
                 Ok(lab) => return Ok(lab),
                 Err(Attempt::Retry(e)) => last = e,
                 Err(Attempt::Fatal(e)) => return Err(e),
@@ -72,53 +81,64 @@ impl Lab {
         Err(LabError::Addresses(8, last))
     }
 
-    async fn try_start(s: &Scenario, clock: SharedClock, subnet: [u8; 3]) -> Result<Lab, Attempt> {
+    async fn try_start(s: &Scenario, time: LabTime, subnet: [u8; 3]) -> Result<Lab, Attempt> {
         let at = |n: u8| IpAddr::V4(Ipv4Addr::new(subnet[0], subnet[1], subnet[2], n));
-        let hosts = assign_addresses(s, at);
+        let (hosts, farms) = assign_addresses(s, at);
         let relay_real = at(2);
 
         // One port for every SMTP service of the lab: take a free one on the relay's address.
-        let probe = std::net::TcpListener::bind(SocketAddr::new(relay_real, 0)).map_err(|e| Attempt::Retry(e.to_string()))?;
+        let probe =
+            std::net::TcpListener::bind(SocketAddr::new(relay_real, 0)).map_err(|e| Attempt::Retry(e.to_string()))?;
         let smtp_port = probe.local_addr().map_err(|e| Attempt::Retry(e.to_string()))?.port();
         drop(probe);
+
+        let mut addresses = AddressMap::identity();
+        addresses.insert(s.network.relay_ip, relay_real);
+        for farm in farms.values() {
+            for h in farm {
+                addresses.insert(h.lab_ip, h.real_ip);
+            }
+        }
 
         let dns = MockDns::start(SocketAddr::new(at(1), 0), records(s, &hosts))
             .await
             .map_err(|e| Attempt::Retry(e.to_string()))?;
+        for f in &s.dns_faults {
+            // Validated when the scenario was loaded.
+            if let Ok(f) = f.to_fault() {
+                dns.add_fault(f);
+            }
+        }
 
+        let relay_addr = SocketAddr::new(relay_real, smtp_port);
         let mut sinks = BTreeMap::new();
         for (name, spec) in &s.hosts {
-            if spec.smtp == Some(SmtpService::Accept) {
-                let bind = SocketAddr::new(hosts[name].real_ip, smtp_port);
-                match MxSink::start(bind, SinkConfig::accept(name.clone()), clock.clone()).await {
-                    Ok(sink) => {
-                        sinks.insert(name.clone(), sink);
-                    }
-                    Err(e) => {
-                        shutdown_sinks(sinks).await;
-                        dns.shutdown().await;
-                        return Err(if e.kind() == std::io::ErrorKind::AddrInUse {
-                            Attempt::Retry(e.to_string())
-                        } else {
-                            Attempt::Fatal(LabError::Host(name.clone(), e.to_string()))
-                        });
-                    }
+            let Some(smtp) = spec.smtp.as_ref().filter(|x| x.listens()) else { continue };
+            let bind = SocketAddr::new(hosts[name].real_ip, smtp_port);
+            let config = actors::sink_config(name, smtp, &time, &addresses, relay_addr, hosts[name].real_ip);
+            match MxSink::start(bind, config, time.clock().clone()).await {
+                Ok(sink) => {
+                    sinks.insert(name.clone(), sink);
+                }
+                Err(e) => {
+                    shutdown_sinks(sinks).await;
+                    dns.shutdown().await;
+                    return Err(if e.kind() == std::io::ErrorKind::AddrInUse {
+                        Attempt::Retry(e.to_string())
+                    } else {
+                        Attempt::Fatal(LabError::Host(name.clone(), e.to_string()))
+                    });
                 }
             }
         }
 
-        let mut addresses = AddressMap::identity();
-        addresses.insert(s.network.relay_ip, relay_real);
-        for h in hosts.values() {
-            addresses.insert(h.lab_ip, h.real_ip);
-        }
         let net = LabNetwork {
-            listen: SocketAddr::new(relay_real, smtp_port),
+            listen: relay_addr,
             virtual_ip: s.network.relay_ip,
             dns: dns.addr(),
             smtp_port,
             addresses,
-            clock,
+            clock: time.clock().clone(),
         };
         let relay = match BuiltinRelay::start(s.relay.clone(), net).await {
             Ok(r) => r,
@@ -126,15 +146,65 @@ impl Lab {
                 shutdown_sinks(sinks).await;
                 dns.shutdown().await;
                 let msg = e.to_string();
-                return Err(if msg.contains("in use") { Attempt::Retry(msg) } else { Attempt::Fatal(LabError::Relay(msg)) });
+                return Err(if msg.contains("in use") {
+                    Attempt::Retry(msg)
+                } else {
+                    Attempt::Fatal(LabError::Relay(msg))
+                });
             }
         };
-        Ok(Lab { dns, sinks, relay: Box::new(relay), hosts, smtp_port })
+        Ok(Lab { dns, sinks, relay: Box::new(relay), hosts, farms, smtp_port, time })
     }
 
     /// Where lab clients reach the relay.
     pub fn relay_addr(&self) -> SocketAddr {
         self.relay.smtp_addr()
+    }
+
+    /// Where lab clients reach `host`'s SMTP service, or the relay when `None`.
+    pub fn target(&self, host: Option<&str>) -> SocketAddr {
+        match host {
+            Some(h) => SocketAddr::new(self.hosts[h].real_ip, self.smtp_port),
+            None => self.relay_addr(),
+        }
+    }
+
+    /// Wait until the relay has no delivery pending or running and no host
+    /// has a message still to send on (forwarders, lists, auto-responders),
+    /// both at once; false if `within` passed first.
+    ///
+    /// Mail changes hands with overlap: a host counts as busy from before it
+    /// answers the relay's final dot until its own send got its final reply,
+    /// and the relay counts as busy from before it answers a host's final
+    /// dot. Counters of sessions and sends that did not move between two
+    /// looks, with everyone idle at both, mean nothing was in flight.
+    pub async fn settle(&self, within: Duration) -> bool {
+        let deadline = Instant::now() + within;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if !self.relay.settle(left).await {
+                return false;
+            }
+            for sink in self.sinks.values() {
+                if !sink.wait_idle(deadline.saturating_duration_since(Instant::now())).await {
+                    return false;
+                }
+            }
+            let before = self.traffic();
+            let quiet = self.relay.settle(Duration::ZERO).await && self.sinks.values().all(|s| s.busy() == 0);
+            if quiet && self.traffic() == before {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            tokio::task::yield_now().await;
+        }
+    }
+
+    /// Sessions accepted and messages sent on by every host: moves whenever mail changes hands.
+    fn traffic(&self) -> (usize, usize) {
+        self.sinks.values().fold((0, 0), |(a, b), s| (a + s.session_count(), b + s.sent_count()))
     }
 
     /// Stop the relay, the sinks and the DNS, in that order.
@@ -157,11 +227,16 @@ async fn shutdown_sinks(sinks: BTreeMap<String, MxSink>) {
 }
 
 /// Give every host its lab address (declared, or the next free one in
-/// 198.51.100.0/24) and its loopback address (`.10` onwards, in name order).
-fn assign_addresses(s: &Scenario, at: impl Fn(u8) -> IpAddr) -> BTreeMap<String, HostAddr> {
-    let used: Vec<IpAddr> = s.hosts.values().filter_map(|h| h.ip).chain([s.network.relay_ip]).collect();
+/// 198.51.100.0/24) and its loopback address (`.10` onwards, in name order);
+/// then give farms their extra addresses: the next free lab addresses after
+/// the host's own in its /24, and the next loopback addresses.
+fn assign_addresses(
+    s: &Scenario,
+    at: impl Fn(u8) -> IpAddr,
+) -> (BTreeMap<String, HostAddr>, BTreeMap<String, Vec<HostAddr>>) {
+    let mut used: Vec<IpAddr> = s.hosts.values().filter_map(|h| h.ip).chain([s.network.relay_ip]).collect();
     let mut next_auto = 10u8;
-    let mut out = BTreeMap::new();
+    let mut hosts = BTreeMap::new();
     for (i, (name, spec)) in s.hosts.iter().enumerate() {
         let lab_ip = spec.ip.unwrap_or_else(|| loop {
             let candidate = IpAddr::V4(Ipv4Addr::new(198, 51, 100, next_auto));
@@ -170,13 +245,38 @@ fn assign_addresses(s: &Scenario, at: impl Fn(u8) -> IpAddr) -> BTreeMap<String,
                 break candidate;
             }
         });
-        out.insert(name.clone(), HostAddr { lab_ip, real_ip: at(10u8.saturating_add(i as u8)) });
+        used.push(lab_ip);
+        hosts.insert(name.clone(), HostAddr { lab_ip, real_ip: at(10u8.saturating_add(i as u8)) });
     }
-    out
+    let mut next_real = 10usize + s.hosts.len();
+    let mut farms = BTreeMap::new();
+    for (name, size) in s.farm_sizes() {
+        let me = hosts[&name];
+        let mut farm = vec![me];
+        if let IpAddr::V4(v4) = me.lab_ip {
+            let [a, b, c, d] = v4.octets();
+            let mut last = d;
+            while farm.len() < size && next_real <= 254 {
+                last = if last >= 254 { 1 } else { last + 1 };
+                if last == d {
+                    break; // the /24 is full
+                }
+                let candidate = IpAddr::V4(Ipv4Addr::new(a, b, c, last));
+                if used.contains(&candidate) {
+                    continue;
+                }
+                used.push(candidate);
+                farm.push(HostAddr { lab_ip: candidate, real_ip: at(next_real as u8) });
+                next_real += 1;
+            }
+        }
+        farms.insert(name, farm);
+    }
+    (hosts, farms)
 }
 
-/// The lab's DNS data: the scenario's records, plus A and PTR records for
-/// hosts with domain names, plus the relay's own A and PTR.
+/// The lab's DNS data: the scenario's records, DNSBL listings, A and PTR
+/// records for hosts with domain names, and the relay's own A and PTR.
 fn records(s: &Scenario, hosts: &BTreeMap<String, HostAddr>) -> Vec<Record> {
     let mut out = Vec::new();
     for (name, node) in &s.dns {
@@ -184,6 +284,15 @@ fn records(s: &Scenario, hosts: &BTreeMap<String, HostAddr>) -> Vec<Record> {
             // Already validated when the scenario was loaded.
             if let Ok(r) = Record::parse(name, rtype, value) {
                 out.push(r);
+            }
+        }
+    }
+    for bl in &s.dnsbl {
+        let code = bl.code.unwrap_or(Ipv4Addr::new(127, 0, 0, 2));
+        for (who, reason) in &bl.listed {
+            let ip = who.parse::<IpAddr>().ok().or_else(|| hosts.get(who).map(|h| h.lab_ip));
+            if let Some(ip) = ip {
+                out.extend(mock_dns::dnsbl_records(&bl.zone, ip, code, reason.as_deref().filter(|r| !r.is_empty())));
             }
         }
     }
@@ -206,4 +315,9 @@ fn records(s: &Scenario, hosts: &BTreeMap<String, HostAddr>) -> Vec<Record> {
     }
     add_host(&s.relay.hostname, s.network.relay_ip, Some(&s.relay.hostname), true);
     out
+}
+
+/// Whether `spec` is served by a sink (for callers that only have the spec).
+pub fn has_sink(spec: Option<&SmtpSpec>) -> bool {
+    spec.is_some_and(SmtpSpec::listens)
 }

@@ -8,6 +8,8 @@
 //! # Layout
 //! - [`scenario`]: the YAML format, loading with `file:line:column` errors, discovery.
 //! - [`lab`]: bringing a lab's DNS, hosts and relay up on the loopback backend.
+//! - [`actors`]: the virtual internet's inhabitants as a lab runs them:
+//!   scripted MX hosts, slammers, retrying MTAs, forwarders, DNS changes.
 //! - [`runner`]: playing the steps, letting the relay settle, producing a report.
 //! - [`expect`]: checking replies, delivered messages, log lines and DNS queries.
 //! - [`message`]: reading delivered messages (mail-parser).
@@ -24,6 +26,7 @@
 //! # }
 //! ```
 
+pub mod actors;
 pub mod exit_codes;
 pub mod expect;
 pub mod lab;

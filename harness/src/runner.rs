@@ -2,10 +2,12 @@
 //! the expectations, bring it down. The runner never prints; it returns a
 //! [`LabReport`] and reports progress through a callback.
 
+use crate::actors;
 use crate::expect::{self, Checker};
 use crate::lab::Lab;
 use crate::scenario::{LoadedScenario, ScriptSpec, SendSpec, Step};
 use lab_core::{codec, SmtpClient, TranscriptRecorder};
+use reports::model::ActorReport;
 use reports::{LabReport, Observations, Verdict};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -57,13 +59,17 @@ pub async fn run_lab(loaded: &LoadedScenario, opts: &RunOptions) -> LabReport {
 
     let mut checker = Checker::default();
     let mut sessions = Vec::new();
+    let mut actor_reports = Vec::new();
     let read_timeout = SMTP_READ_TIMEOUT.min(budget);
     for (i, step) in s.steps.iter().enumerate() {
         let remaining = deadline.saturating_duration_since(Instant::now());
-        let outcome = tokio::time::timeout(remaining, run_step(&lab, i, step, read_timeout, &mut checker)).await;
+        let outcome =
+            tokio::time::timeout(remaining, run_step(&lab, i, step, read_timeout, remaining, &mut checker)).await;
         match outcome {
-            Ok(Some(t)) => sessions.push(t),
-            Ok(None) => {}
+            Ok(out) => {
+                sessions.extend(out.transcripts);
+                actor_reports.extend(out.actor);
+            }
             Err(_) => {
                 checker.fail(
                     format!("steps[{i}]"),
@@ -76,20 +82,21 @@ pub async fn run_lab(loaded: &LoadedScenario, opts: &RunOptions) -> LabReport {
         }
     }
 
-    // Let the relay finish its delivery attempts before looking at the results.
+    // Let the relay (and every host that sends on) finish before looking at the results.
     let remaining = deadline.saturating_duration_since(Instant::now());
-    if !lab.relay.settle(remaining).await {
+    if !lab.settle(remaining).await {
         let outbound: Vec<String> = lab.relay.outbound_sessions().iter().map(|t| t.render()).collect();
         checker.fail(
             "relay settles".into(),
-            format!("every delivery attempt to finish within the budget of {budget:?}"),
+            format!("every delivery attempt (and every forwarder's send) to finish within the budget of {budget:?}"),
             "deliveries were still running when the budget ran out".into(),
             Some(outbound.join("\n")),
         );
     }
 
-    let observations = observe(&lab, sessions);
+    let observations = observe(&lab, s, sessions, actor_reports);
     expect::check_final(&s.expect, &lab, &observations, &mut checker);
+    actors::check_hosts(&s.expect.hosts, &lab, &mut checker);
     lab.stop().await;
 
     report.failures = checker.into_failures();
@@ -134,21 +141,36 @@ pub async fn run_all(
     out.into_iter().map(|(_, r)| r).collect()
 }
 
+/// What a step left for the report.
+#[derive(Default)]
+struct StepOutput {
+    transcripts: Vec<lab_core::Transcript>,
+    actor: Option<ActorReport>,
+}
+
+impl StepOutput {
+    fn session(t: lab_core::Transcript) -> StepOutput {
+        StepOutput { transcripts: vec![t], actor: None }
+    }
+}
+
 async fn run_step(
     lab: &Lab,
     i: usize,
     step: &Step,
     read_timeout: Duration,
+    remaining: Duration,
     checker: &mut Checker,
-) -> Option<lab_core::Transcript> {
+) -> StepOutput {
     if let Some(send) = &step.send {
-        return Some(run_send(lab, i, send, step.expect.clone().unwrap_or_default(), read_timeout, checker).await);
+        let exp = step.expect.clone().unwrap_or_default();
+        return StepOutput::session(run_send(lab, i, send, exp, read_timeout, checker).await);
     }
     if let Some(script) = &step.script {
-        return Some(run_script(lab, i, script, read_timeout, checker).await);
+        return StepOutput::session(run_script(lab, i, script, read_timeout, checker).await);
     }
     if let Some(d) = step.settle {
-        if !lab.relay.settle(d.0).await {
+        if !lab.settle(d.0).await {
             checker.fail(
                 format!("steps[{i}] (settle)"),
                 format!("the relay to settle within {:?}", d.0),
@@ -157,7 +179,23 @@ async fn run_step(
             );
         }
     }
-    None
+    if let Some(slam) = &step.slam {
+        // Bounded by the lab's remaining budget, less a moment to report.
+        let bound = remaining.saturating_sub(Duration::from_millis(200)).max(Duration::from_millis(100));
+        let a = actors::run_slam(lab, i, slam, step.expect.as_ref(), bound, checker).await;
+        return StepOutput { transcripts: a.transcripts, actor: Some(a.report) };
+    }
+    if let Some(mta) = &step.mta {
+        let a = actors::run_mta(lab, i, mta, step.expect.as_ref(), checker).await;
+        return StepOutput { transcripts: a.transcripts, actor: Some(a.report) };
+    }
+    if let Some(dns) = &step.dns {
+        actors::run_dns(lab, i, dns, checker).await;
+    }
+    if let Some(d) = step.wait {
+        lab.time.sleep(d.0).await;
+    }
+    StepOutput::default()
 }
 
 fn path_arg(addr: &str) -> String {
@@ -178,14 +216,20 @@ async fn run_send(
     read_timeout: Duration,
     checker: &mut Checker,
 ) -> lab_core::Transcript {
-    let label = format!("steps[{i}]: {} -> relay", send.from);
+    let label = format!("steps[{i}]: {} -> {}", send.from, send.to.as_deref().unwrap_or("relay"));
     let rec = TranscriptRecorder::new(label.clone());
     let what = |part: &str| format!("steps[{i}] (send from {}): {part}", send.from);
     let from_ip = lab.hosts[&send.from].real_ip;
-    let mut client = match SmtpClient::connect(Some(from_ip), lab.relay_addr(), read_timeout, rec.clone()).await {
+    let target = lab.target(send.to.as_deref());
+    let mut client = match SmtpClient::connect(Some(from_ip), target, read_timeout, rec.clone()).await {
         Ok(c) => c,
         Err(e) => {
-            checker.fail(what("connect"), "a connection to the relay".into(), e.to_string(), Some(rec.snapshot().render()));
+            checker.fail(
+                what("connect"),
+                "a connection to the relay".into(),
+                e.to_string(),
+                Some(rec.snapshot().render()),
+            );
             return rec.snapshot();
         }
     };
@@ -207,13 +251,10 @@ async fn run_send(
             let go = data.code == 354;
             replies.data = Some(data);
             if go {
-                let body = match &send.data {
-                    Some(d) => codec::to_crlf(d),
-                    None => codec::to_crlf(&format!(
-                        "From: {}\nTo: {}\nSubject: relaylab test\n\nA test message from relaylab.\n",
-                        send.mail_from,
-                        send.rcpt_to.join(", ")
-                    )),
+                let body = match (&send.forge, &send.data) {
+                    (Some(f), data) => codec::to_crlf(&f.forgery(lab.time.now()).build(data.as_deref())),
+                    (None, Some(d)) => codec::to_crlf(d),
+                    (None, None) => codec::to_crlf(&actors::default_message(&send.mail_from, &send.rcpt_to)),
                 };
                 replies.data_end = Some(client.send_message(&body).await?);
             }
@@ -251,9 +292,9 @@ async fn run_script(
     }
     let sender = Sender {
         source_ip: Some(lab.hosts[&script.from].real_ip),
-        target: lab.relay_addr(),
+        target: lab.target(script.to.as_deref()),
         timeout: read_timeout,
-        label: format!("steps[{i}]: {} -> relay", script.from),
+        label: format!("steps[{i}]: {} -> {}", script.from, script.to.as_deref().unwrap_or("relay")),
     };
     let mode = if script.pipelined { Mode::Pipelined } else { Mode::Lockstep };
     let record = sender.run(&steps, mode).await;
@@ -267,8 +308,16 @@ async fn run_script(
 }
 
 /// Gather what the lab saw, for assertions and reports.
-fn observe(lab: &Lab, mut sessions: Vec<lab_core::Transcript>) -> Observations {
+fn observe(
+    lab: &Lab,
+    s: &crate::scenario::Scenario,
+    mut sessions: Vec<lab_core::Transcript>,
+    mut actor_reports: Vec<ActorReport>,
+) -> Observations {
     sessions.extend(lab.relay.outbound_sessions());
+    let (host_reports, host_sessions) = actors::host_reports(lab, s);
+    actor_reports.extend(host_reports);
+    sessions.extend(host_sessions);
     let mut delivered = Vec::new();
     for (name, sink) in &lab.sinks {
         for m in sink.messages() {
@@ -289,5 +338,5 @@ fn observe(lab: &Lab, mut sessions: Vec<lab_core::Transcript>) -> Observations {
         .map(|q| reports::DnsQuery { name: q.name, qtype: q.qtype, protocol: q.protocol, rcode: q.rcode })
         .collect();
     let queue = lab.relay.queue().iter().map(|q| format!("{q:?}")).collect();
-    Observations { sessions, delivered, relay_log: lab.relay.log_lines(), dns_queries, queue }
+    Observations { sessions, delivered, relay_log: lab.relay.log_lines(), dns_queries, queue, actors: actor_reports }
 }

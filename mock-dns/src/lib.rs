@@ -9,11 +9,13 @@
 //! be edited while serving.
 //!
 //! Built on hickory-server 0.26: an `InMemoryZoneHandler` for ".", in a
-//! `Catalog`, behind our own `RequestHandler` that keeps the log (and is the
-//! place for per-query faults later).
+//! `Catalog`, behind our own `RequestHandler` that keeps the log and applies
+//! per-query faults (SERVFAIL, NXDOMAIN, no answer, delay, truncation).
 //!
 //! # Layout
 //! - [`record`]: [`Record`], [`RecordData`], parsing of scenario values, [`ptr_name`].
+//! - [`fault`]: [`Fault`] rules per name and type, and what they do.
+//! - [`dnsbl`]: the records that list an address in a DNS blacklist zone.
 //! - `server`: [`MockDns`]: binding, the zone, live edits, shutdown.
 //! - `query_log`: [`QueryLogEntry`] and the logging request handler.
 //! - `error`: [`DnsError`].
@@ -38,12 +40,16 @@
 //! # }
 //! ```
 
+pub mod dnsbl;
 mod error;
+pub mod fault;
 mod query_log;
 pub mod record;
 mod server;
 
+pub use dnsbl::dnsbl_records;
 pub use error::DnsError;
+pub use fault::{Fault, FaultKind};
 pub use query_log::QueryLogEntry;
 pub use record::{ptr_name, Record, RecordData, RecordError};
 pub use server::MockDns;

@@ -1,5 +1,6 @@
 //! The query log, and the request handler in front of hickory's catalog that
-//! keeps it. That handler is also where per-query faults will be decided.
+//! keeps it. That handler is also where per-query faults are decided
+//! (see [`crate::fault`]), before the catalog is asked.
 
 use std::{
     iter,
@@ -12,13 +13,15 @@ use std::{
 use hickory_server::{
     net::{runtime::Time, xfer::Protocol, NetError},
     proto::{
-        op::{Message, Metadata, ResponseCode},
+        op::{Header, HeaderCounts, Message, Metadata, ResponseCode},
         rr::{Record, RecordType},
         serialize::binary::{BinDecoder, BinEncoder},
     },
     server::{Request, RequestHandler, ResponseHandler, ResponseInfo},
     zone_handler::{Catalog, MessageResponse, MessageResponseBuilder, Queries},
 };
+
+use crate::fault::{FaultKind, Faults};
 
 /// One query the mock DNS answered.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -29,10 +32,14 @@ pub struct QueryLogEntry {
     pub qtype: String,
     /// `"udp"` or `"tcp"`.
     pub protocol: String,
-    /// Response code sent: `"NOERROR"`, `"NXDOMAIN"`, `"SERVFAIL"`, ...
+    /// Response code sent: `"NOERROR"`, `"NXDOMAIN"`, `"SERVFAIL"`, ...;
+    /// `"TIMEOUT"` when no response was sent (a `timeout` fault).
     pub rcode: String,
     /// Number of records in the answer section.
     pub answers: usize,
+    /// The fault applied to this query, if any: `servfail`, `timeout`,
+    /// `truncate`, `delay 2s`, ...
+    pub fault: Option<String>,
 }
 
 /// Shared, append-only list of answered queries.
@@ -56,10 +63,11 @@ impl QueryLog {
     }
 }
 
-/// Serves from the catalog and logs every query.
+/// Serves from the catalog, applies faults, and logs every query.
 pub(crate) struct LoggingHandler {
     pub(crate) catalog: Catalog,
     pub(crate) log: QueryLog,
+    pub(crate) faults: Faults,
 }
 
 #[async_trait::async_trait]
@@ -76,19 +84,61 @@ impl RequestHandler for LoggingHandler {
             ),
             None => (String::new(), String::new()),
         };
-        let responder = LogBeforeSend {
+        let udp = request.protocol() == Protocol::Udp;
+        let fault = self.faults.for_query(&name, &qtype);
+        let fault_word = fault.as_ref().map(|f| describe_fault(f, udp));
+        let mut responder = LogBeforeSend {
             inner: response_handle,
             state: Arc::new(Pending {
                 log: self.log.clone(),
                 name,
                 qtype,
                 protocol: protocol_name(request.protocol()),
-                udp: request.protocol() == Protocol::Udp,
+                udp,
                 queries: reread_queries(&request.queries),
                 logged: AtomicBool::new(false),
+                fault: fault_word,
             }),
         };
         let state = responder.state.clone();
+        if let Some(f) = fault {
+            if !f.delay.is_zero() {
+                tokio::time::sleep(f.delay).await;
+            }
+            let mut metadata = Metadata::response_from_request(&request.metadata);
+            metadata.authoritative = true;
+            let rcode = match f.kind {
+                FaultKind::Timeout => {
+                    // No response at all: the client's timeout decides.
+                    state.record_text("TIMEOUT", 0);
+                    metadata.response_code = ResponseCode::ServFail;
+                    let counts = HeaderCounts::default();
+                    return ResponseInfo::from(Header { metadata, counts });
+                }
+                FaultKind::ServFail => Some(ResponseCode::ServFail),
+                FaultKind::NxDomain => Some(ResponseCode::NXDomain),
+                FaultKind::Refused => Some(ResponseCode::Refused),
+                // RFC 7766: TC set, no records; the client retries over TCP.
+                FaultKind::Truncate if udp => {
+                    metadata.truncation = true;
+                    Some(ResponseCode::NoError)
+                }
+                _ => None,
+            };
+            if let Some(code) = rcode {
+                metadata.response_code = code;
+                let builder =
+                    MessageResponseBuilder::new(&request.queries, request.edns.as_ref());
+                let response = builder.build_no_records(metadata);
+                return match responder.send_response(response).await {
+                    Ok(info) => info,
+                    Err(_) => {
+                        let counts = HeaderCounts::default();
+                        ResponseInfo::from(Header { metadata, counts })
+                    }
+                };
+            }
+        }
         let info = self
             .catalog
             .handle_request::<_, T>(request, responder)
@@ -109,10 +159,15 @@ struct Pending {
     udp: bool,
     queries: Queries,
     logged: AtomicBool,
+    fault: Option<String>,
 }
 
 impl Pending {
     fn record(&self, rcode: ResponseCode, answers: usize) {
+        self.record_text(&rcode_name(rcode), answers);
+    }
+
+    fn record_text(&self, rcode: &str, answers: usize) {
         if self.logged.swap(true, Ordering::SeqCst) {
             return;
         }
@@ -120,9 +175,25 @@ impl Pending {
             name: self.name.clone(),
             qtype: self.qtype.clone(),
             protocol: self.protocol.clone(),
-            rcode: rcode_name(rcode),
+            rcode: rcode.to_string(),
             answers,
+            fault: self.fault.clone(),
         });
+    }
+}
+
+/// How the log names a fault: `servfail`, `delay 2s, timeout`, `truncate
+/// (tcp: answered)`.
+fn describe_fault(f: &crate::fault::Fault, udp: bool) -> String {
+    let word = match f.kind {
+        FaultKind::Truncate if !udp => "truncate (tcp: answered)".to_string(),
+        FaultKind::Answer => return format!("delay {:?}", f.delay),
+        k => k.word().to_string(),
+    };
+    if f.delay.is_zero() {
+        word
+    } else {
+        format!("delay {:?}, {word}", f.delay)
     }
 }
 

@@ -19,6 +19,7 @@ use tokio::{
 
 use crate::{
     error::DnsError,
+    fault::{Fault, Faults},
     query_log::{LoggingHandler, QueryLog, QueryLogEntry},
     record::{parse_rtype, to_name, Record},
 };
@@ -42,6 +43,7 @@ pub struct MockDns {
     addr: SocketAddr,
     zone: Arc<Zone>,
     log: QueryLog,
+    faults: Faults,
     // Serializes edits, so the CNAME check and the insert see the same zone.
     edits: AsyncMutex<()>,
     server: Server<LoggingHandler>,
@@ -72,15 +74,16 @@ impl MockDns {
         let mut catalog = Catalog::new();
         catalog.upsert(Name::root().into(), vec![zone.clone()]);
         let log = QueryLog::default();
+        let faults = Faults::default();
         let (udp, tcp) = bind_pair(bind).await?;
         let addr = udp.local_addr().map_err(|source| DnsError::Bind { addr: bind, protocol: "udp", source })?;
 
-        let mut server = Server::new(LoggingHandler { catalog, log: log.clone() });
+        let mut server = Server::new(LoggingHandler { catalog, log: log.clone(), faults: faults.clone() });
         server.register_socket(udp);
         server.register_listener(tcp, TCP_IDLE_TIMEOUT, TCP_RESPONSE_BUFFER);
         tracing::debug!(%addr, records = records.len(), "mock DNS serving");
 
-        Ok(MockDns { addr, zone, log, edits: AsyncMutex::new(()), server })
+        Ok(MockDns { addr, zone, log, faults, edits: AsyncMutex::new(()), server })
     }
 
     /// Where the server listens (UDP and TCP).
@@ -122,6 +125,27 @@ impl MockDns {
         let _edit = self.edits.lock().await;
         let removed = self.zone.records_mut().await.remove(&RrKey::new(owner.into(), rtype));
         Ok(removed.is_some())
+    }
+
+    /// Add a fault: matching queries get it instead of (or before) their
+    /// answer. Faults are tried in the order added; the first that applies wins.
+    pub fn add_fault(&self, fault: Fault) {
+        self.faults.push(fault);
+    }
+
+    /// Remove the faults for `name` (as it was given, e.g. `*.bl.spamcop.net`).
+    pub fn remove_faults(&self, name: &str) {
+        self.faults.remove(name);
+    }
+
+    /// Remove every fault: the server answers from its zone again.
+    pub fn clear_faults(&self) {
+        self.faults.clear();
+    }
+
+    /// The faults in force.
+    pub fn faults(&self) -> Vec<Fault> {
+        self.faults.list()
     }
 
     /// Stop serving: sockets close, open TCP connections are dropped.

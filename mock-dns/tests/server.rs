@@ -52,6 +52,7 @@ fn entry(name: &str, qtype: &str, protocol: &str, rcode: &str, answers: usize) -
         protocol: protocol.into(),
         rcode: rcode.into(),
         answers,
+        fault: None,
     }
 }
 

@@ -1,6 +1,11 @@
-//! How an MX sink is configured and how it behaves.
+//! How an MX sink is configured: its name, its behaviour (see
+//! [`behaviour`](crate::behaviour)), its outage schedule, and what it does
+//! with the mail it accepts (see [`relay_back`](crate::relay_back)).
 
-use crate::session::Outcome;
+use crate::behaviour::{Schedule, SinkBehaviour};
+use crate::relay_back::{Outbound, Reaction};
+use chrono::{DateTime, Utc};
+use lab_core::AddressMap;
 use std::time::Duration;
 
 /// Longest message a sink stores (50 MB), advertised as `SIZE` in EHLO
@@ -12,48 +17,6 @@ pub const MAX_MESSAGE_SIZE: usize = 50 * 1024 * 1024;
 /// minutes for the next command.
 pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 
-/// Where in the SMTP dialogue a sink is when it answers. A scripted behaviour
-/// may answer any phase with a reply of its own.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Phase {
-    /// The `220` greeting after connect.
-    Greeting,
-    /// `HELO` / `EHLO`.
-    Helo,
-    /// `MAIL FROM`.
-    Mail,
-    /// `RCPT TO`.
-    Rcpt,
-    /// `DATA`, before the `354`.
-    Data,
-    /// After the final `.` of the message.
-    EndOfData,
-}
-
-/// How a sink answers.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum SinkBehaviour {
-    /// Accept every well-formed transaction, as a healthy MX does.
-    #[default]
-    Accept,
-}
-
-impl SinkBehaviour {
-    /// The scripted answer for `phase`, or `None` to answer normally.
-    ///
-    /// This is the one hook scripted faults plug into: a later `Script`
-    /// variant returns its `4xx`/`5xx` (or a close) for a phase here. The
-    /// session consults it only for commands that are otherwise in sequence,
-    /// and a scripted answer does not advance the transaction.
-    pub(crate) fn answer(&self, _phase: Phase) -> Option<Outcome> {
-        match self {
-            SinkBehaviour::Accept => None,
-        }
-    }
-}
-
 /// Everything an [`MxSink`](crate::MxSink) needs besides its address and clock.
 #[derive(Debug, Clone)]
 pub struct SinkConfig {
@@ -63,11 +26,32 @@ pub struct SinkConfig {
     pub behaviour: SinkBehaviour,
     /// How long to wait for the next command or for the whole message.
     pub read_timeout: Duration,
+    /// When it is down (not listening), counted from `epoch`.
+    pub schedule: Schedule,
+    /// When the lab started; `None`: when the sink starts.
+    pub epoch: Option<DateTime<Utc>>,
+    /// Real ↔ lab addresses, so clients are known (greylist, greeting) by their lab address.
+    pub addresses: AddressMap,
+    /// What it does with accepted mail besides recording it (forward, explode, auto-reply).
+    pub reaction: Option<(Reaction, Outbound)>,
 }
 
 impl SinkConfig {
     /// A sink that accepts everything, with the default read timeout.
     pub fn accept(hostname: impl Into<String>) -> Self {
-        SinkConfig { hostname: hostname.into(), behaviour: SinkBehaviour::Accept, read_timeout: DEFAULT_READ_TIMEOUT }
+        SinkConfig {
+            hostname: hostname.into(),
+            behaviour: SinkBehaviour::accept(),
+            read_timeout: DEFAULT_READ_TIMEOUT,
+            schedule: Schedule::default(),
+            epoch: None,
+            addresses: AddressMap::identity(),
+            reaction: None,
+        }
+    }
+
+    /// A sink with this behaviour.
+    pub fn with_behaviour(hostname: impl Into<String>, behaviour: SinkBehaviour) -> Self {
+        SinkConfig { behaviour, ..SinkConfig::accept(hostname) }
     }
 }

@@ -12,11 +12,27 @@
 //!   included) in lockstep or all at once, and returns a [`SessionRecord`] of
 //!   replies and transcript.
 //!
+//! Around them live the lab's other inhabitants: scripted MX faults
+//! (per-phase replies, delays, hang-ups, silence, greylisting, outages,
+//! faults named in the address), forwarders, lists and auto-responders that
+//! send mail back through the relay, slammers, and MTA-like senders that
+//! retry on a schedule.
+//!
 //! # Layout
 //! - [`session`]: the server-side SMTP state machine; no sockets, unit-tested.
-//! - [`server`]: the sink's accept loop and per-connection tasks.
-//! - [`config`]: [`SinkConfig`], [`SinkBehaviour`] and the sink's limits.
-//! - [`sender`]: scripted senders.
+//! - [`server`]: the sink's accept loop and per-connection tasks, outage windows.
+//! - [`behaviour`]: how a sink misbehaves: [`SinkBehaviour`], rules per
+//!   phase and recipient, [`Greylist`], the address fault grammar, [`Schedule`].
+//! - [`config`]: [`SinkConfig`] and the sink's limits.
+//! - [`relay_back`]: forwarders, mailing lists and auto-responders (mail loops).
+//! - [`sender`]: scripted senders (lockstep or all at once, before the greeting).
+//! - [`outbound`]: one well-mannered delivery attempt and its [`Delivery`] outcome.
+//! - [`mta`]: a sending MTA that queues on 4xx and retries on a schedule.
+//! - [`slammer`]: N concurrent connections × M messages, outcomes and latencies.
+//! - [`forge`]: forged headers (From, Received chains, Message-Id) for DATA.
+//! - [`message`]: small header edits on RFC 5322 messages.
+//! - [`timing`]: every wait the actors make (lab time), in one place.
+//! - [`activity`]: work in flight, so the lab can wait for quiet.
 //!
 //! # Example
 //! ```no_run
@@ -52,11 +68,23 @@
 //! # }
 //! ```
 
+pub mod activity;
+pub mod behaviour;
 pub mod config;
+pub mod forge;
+pub mod message;
+pub mod mta;
+pub mod outbound;
+pub mod relay_back;
 pub mod sender;
 pub mod server;
 pub mod session;
+pub mod slammer;
+pub mod timing;
 
-pub use config::{SinkBehaviour, SinkConfig, DEFAULT_READ_TIMEOUT, MAX_MESSAGE_SIZE};
+pub use behaviour::{Action, Greylist, Phase, RcptPattern, Rule, Schedule, Script, SinkBehaviour};
+pub use config::{SinkConfig, DEFAULT_READ_TIMEOUT, MAX_MESSAGE_SIZE};
+pub use outbound::{Delivery, Tally};
 pub use sender::{Mode, Sender, SessionRecord, Step};
 pub use server::MxSink;
+pub use timing::LabTime;

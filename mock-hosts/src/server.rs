@@ -12,8 +12,12 @@
 //! replies to a batch of commands thus leave together, in order, as Postfix's
 //! smtpd does it.
 
+use crate::activity::Activity;
+use crate::behaviour::{GreylistStats, Schedule};
 use crate::config::{SinkConfig, MAX_MESSAGE_SIZE};
-use crate::session::{Accepted, Outcome, QueueIds, Session};
+use crate::relay_back::{Reactor, ReactorLog};
+use crate::session::{Accepted, Outcome, Session, SinkEnv};
+use crate::timing::LabTime;
 use lab_core::codec::{self, CodecError, MAX_LINE};
 use lab_core::{ReceivedMessage, Reply, SharedClock, Transcript, TranscriptRecorder};
 use std::io;
@@ -34,7 +38,8 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 /// How long a last write (a `421` on shutdown) may take.
 const GOODBYE_WRITE: Duration = Duration::from_millis(500);
 
-/// An SMTP server standing in for a lab's MX host: it accepts mail and records
+/// An SMTP server standing in for a lab's MX host: it accepts mail (or
+/// misbehaves as its [`SinkBehaviour`](crate::SinkBehaviour) says) and records
 /// every session and every message. Dropping it stops it abruptly; prefer
 /// [`MxSink::shutdown`].
 #[derive(Debug)]
@@ -49,11 +54,22 @@ pub struct MxSink {
 /// What the sink's tasks share.
 #[derive(Debug)]
 struct Shared {
-    config: SinkConfig,
-    queue_ids: Arc<QueueIds>,
+    env: Arc<SinkEnv>,
+    read_timeout: Duration,
+    schedule: Schedule,
+    reactor: Option<Reactor>,
     messages: Mutex<Vec<ReceivedMessage>>,
     sessions: Mutex<Vec<TranscriptRecorder>>,
+    events: Mutex<Vec<String>>,
     active: AtomicUsize,
+}
+
+impl Shared {
+    fn event(&self, what: &str) {
+        let line = format!("{} ms: {what}", self.env.time.elapsed().as_millis());
+        tracing::debug!(host = %self.env.hostname, "{line}");
+        lock(&self.events).push(line);
+    }
 }
 
 /// Lock, ignoring poisoning: the data are append-only records, valid after a panic elsewhere.
@@ -62,20 +78,34 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl MxSink {
-    /// Listen on `bind` (port 0 picks a free port) and start serving.
+    /// Listen on `bind` (port 0 picks a free port) and start serving. A sink
+    /// whose schedule has it down at the start binds (so a taken address is
+    /// reported now), then closes its port until the window ends.
     pub async fn start(bind: SocketAddr, config: SinkConfig, clock: SharedClock) -> io::Result<MxSink> {
         let listener = TcpListener::bind(bind).await?;
         let addr = listener.local_addr()?;
         let hostname = config.hostname.clone();
+        let time = match config.epoch {
+            Some(epoch) => LabTime::new(clock, epoch),
+            None => LabTime::starting_now(clock),
+        };
+        let mut env = SinkEnv::new(config.hostname.clone(), config.behaviour, time.clone());
+        env.addresses = config.addresses.clone();
+        let reactor = config
+            .reaction
+            .map(|(reaction, outbound)| Reactor::new(reaction, outbound, hostname.clone(), time, config.addresses));
         let shared = Arc::new(Shared {
-            config,
-            queue_ids: Arc::new(QueueIds::new(clock)),
+            env: Arc::new(env),
+            read_timeout: config.read_timeout,
+            schedule: config.schedule,
+            reactor,
             messages: Mutex::new(Vec::new()),
             sessions: Mutex::new(Vec::new()),
+            events: Mutex::new(Vec::new()),
             active: AtomicUsize::new(0),
         });
         let (tx, rx) = watch::channel(false);
-        let accept_task = tokio::spawn(accept_loop(listener, Arc::clone(&shared), rx));
+        let accept_task = tokio::spawn(accept_loop(listener, addr, Arc::clone(&shared), rx));
         tracing::debug!(%addr, host = %hostname, "mx sink listening");
         Ok(MxSink { addr, hostname, shared, shutdown: tx, accept_task: Some(accept_task) })
     }
@@ -95,10 +125,20 @@ impl MxSink {
         lock(&self.shared.messages).clone()
     }
 
+    /// How many messages were accepted so far.
+    pub fn message_count(&self) -> usize {
+        lock(&self.shared.messages).len()
+    }
+
     /// The transcript of every session so far, in order of connection; open
     /// sessions show what has been said until now.
     pub fn sessions(&self) -> Vec<Transcript> {
         lock(&self.shared.sessions).iter().map(TranscriptRecorder::snapshot).collect()
+    }
+
+    /// How many connections were accepted so far.
+    pub fn session_count(&self) -> usize {
+        lock(&self.shared.sessions).len()
     }
 
     /// How many connections are open now.
@@ -106,9 +146,47 @@ impl MxSink {
         self.shared.active.load(Ordering::SeqCst)
     }
 
+    /// What happened to the host itself: `1999 ms: up (listening again)`.
+    pub fn events(&self) -> Vec<String> {
+        lock(&self.shared.events).clone()
+    }
+
+    /// What its greylist deferred and passed, if it greylists.
+    pub fn greylist_stats(&self) -> Option<GreylistStats> {
+        self.shared.env.behaviour.greylist.as_ref().map(|g| g.stats())
+    }
+
+    /// What it sent on (forwarders, lists, auto-responders).
+    pub fn reactor_log(&self) -> Option<ReactorLog> {
+        self.shared.reactor.as_ref().map(Reactor::log)
+    }
+
+    /// How many messages it sent on so far (finished attempts).
+    pub fn sent_count(&self) -> usize {
+        self.shared.reactor.as_ref().map_or(0, Reactor::sent_count)
+    }
+
+    /// Messages it is still about to send on (0 for hosts that only receive).
+    pub fn busy(&self) -> usize {
+        self.shared.reactor.as_ref().map_or(0, |r| r.activity().in_flight())
+    }
+
+    /// Wait until it has nothing left to send; false if `within` passed first.
+    pub async fn wait_idle(&self, within: Duration) -> bool {
+        match &self.shared.reactor {
+            Some(r) => r.activity().wait_idle(within).await,
+            None => true,
+        }
+    }
+
+    /// The activity counter of its sends, if it sends.
+    pub fn activity(&self) -> Option<Activity> {
+        self.shared.reactor.as_ref().map(|r| r.activity().clone())
+    }
+
     /// Stop accepting, tell open sessions `421` and close them (waiting a
-    /// bounded time), then return. Recorded messages and transcripts stay
-    /// readable through clones taken before.
+    /// bounded time), stop its sends, then return. Recorded messages and
+    /// transcripts stay readable through clones taken before.
     pub async fn shutdown(mut self) {
         let _ = self.shutdown.send(true);
         if let Some(task) = self.accept_task.take() {
@@ -117,6 +195,9 @@ impl MxSink {
             if timeout(SHUTDOWN_GRACE * 2, task).await.is_err() {
                 abort.abort();
             }
+        }
+        if let Some(r) = &self.shared.reactor {
+            r.abort_all();
         }
         tracing::debug!(addr = %self.addr, "mx sink stopped");
     }
@@ -128,6 +209,9 @@ impl Drop for MxSink {
         if let Some(task) = self.accept_task.take() {
             // Dropping the accept loop drops its JoinSet, which aborts sessions.
             task.abort();
+        }
+        if let Some(r) = &self.shared.reactor {
+            r.abort_all();
         }
     }
 }
@@ -148,22 +232,73 @@ impl Drop for ActiveGuard {
     }
 }
 
-async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
+/// Wait until the lab has run for `offset`, or forever when there is none.
+async fn until_offset(time: &LabTime, offset: Option<Duration>) {
+    match offset {
+        Some(o) => time.sleep_until_offset(o).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Accept connections; close the port while the schedule has the host down
+/// (ending open sessions, as a crash would), and open it again after.
+async fn accept_loop(
+    listener: TcpListener,
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let mut tasks = JoinSet::new();
+    let mut listener = Some(listener);
+    // Bumped when the host goes down: every session ends at once.
+    let (crash, _) = watch::channel(0u64);
+    let time = shared.env.time.clone();
     loop {
         while tasks.try_join_next().is_some() {}
+        let now = time.elapsed();
+        if let Some(until) = shared.schedule.down_until(now) {
+            if listener.take().is_some() {
+                crash.send_modify(|g| *g += 1);
+                shared.event(&format!("down (not listening) until {} ms", until.as_millis()));
+            }
+            tokio::select! {
+                _ = time.sleep_until_offset(until) => continue,
+                _ = shutdown.changed() => break,
+            }
+        }
+        let current = match &listener {
+            Some(l) => l,
+            None => match TcpListener::bind(addr).await {
+                Ok(l) => {
+                    shared.event("up (listening again)");
+                    listener.insert(l)
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, %addr, "mx sink could not listen again; retrying");
+                    tokio::select! {
+                        _ = time.sleep(Duration::from_millis(20)) => continue,
+                        _ = shutdown.changed() => break,
+                    }
+                }
+            },
+        };
+        let next_down = shared.schedule.next_down(now);
         tokio::select! {
-            accepted = listener.accept() => match accepted {
+            accepted = current.accept() => match accepted {
                 Ok((stream, peer)) => {
                     let guard = ActiveGuard::new(&shared);
                     // Register the session here, so indices follow connection order.
-                    let rec = TranscriptRecorder::new(format!("{} -> {}", peer.ip(), shared.config.hostname));
+                    let rec = TranscriptRecorder::new(format!(
+                        "{} -> {}",
+                        shared.env.addresses.to_virtual(peer.ip()),
+                        shared.env.hostname
+                    ));
                     let index = {
                         let mut sessions = lock(&shared.sessions);
                         sessions.push(rec.clone());
                         sessions.len() - 1
                     };
-                    tasks.spawn(serve(stream, peer, Arc::clone(&shared), rec, index, shutdown.clone(), guard));
+                    tasks.spawn(serve(stream, peer, Arc::clone(&shared), rec, index, shutdown.clone(), crash.subscribe(), guard));
                 }
                 Err(e) => {
                     // Out of file descriptors and the like: back off briefly.
@@ -171,6 +306,7 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut shutdown: w
                     tokio::time::sleep(Duration::from_millis(10)).await;
                 }
             },
+            _ = until_offset(&time, next_down) => continue,
             _ = shutdown.changed() => break,
         }
     }
@@ -195,8 +331,20 @@ enum ConnError {
     DataLineTooLong,
     #[error("sink shutting down")]
     Shutdown,
+    #[error("the host went down (scheduled outage)")]
+    Crashed,
     #[error("transport error: {0}")]
     Io(#[from] io::Error),
+}
+
+/// What the dialogue does after an answer.
+enum Flow {
+    Continue,
+    /// Read the message next.
+    Data,
+    Close,
+    /// Say nothing more.
+    Silent,
 }
 
 /// One connection's reader, writer and transcript.
@@ -205,6 +353,9 @@ struct Conn {
     writer: BufWriter<OwnedWriteHalf>,
     rec: TranscriptRecorder,
     timeout: Duration,
+    time: LabTime,
+    /// Fell silent on purpose: no goodbye either.
+    silent: bool,
 }
 
 impl Conn {
@@ -247,25 +398,63 @@ impl Conn {
         }
     }
 
-    /// Send an outcome's reply; true when the connection is to close.
-    async fn answer(&mut self, outcome: &Outcome) -> Result<bool, ConnError> {
-        self.send(outcome.reply()).await?;
+    /// Act on an outcome: wait if scripted to, then reply, hang up or fall silent.
+    async fn answer(&mut self, outcome: Outcome) -> Result<Flow, ConnError> {
+        let (delay, outcome) = outcome.undelayed();
+        if !delay.is_zero() {
+            // What was answered so far leaves now; the scripted wait is for this answer only.
+            self.flush().await?;
+            self.rec.note(format!("waiting {delay:?} before answering (scripted)"));
+            self.time.sleep(delay).await;
+        }
         match outcome {
-            Outcome::Close(_) => {
-                self.flush().await?;
-                Ok(true)
+            Outcome::Reply(r) => {
+                self.send(&r).await?;
+                Ok(Flow::Continue)
             }
-            Outcome::Data(_) => {
+            Outcome::Data(r) => {
                 // The client waits for 354 before sending the message (RFC 2920 3.1).
+                self.send(&r).await?;
                 self.flush().await?;
-                Ok(false)
+                Ok(Flow::Data)
             }
-            Outcome::Reply(_) => Ok(false),
+            Outcome::Close(r) => {
+                self.send(&r).await?;
+                self.flush().await?;
+                Ok(Flow::Close)
+            }
+            Outcome::Disconnect => {
+                self.flush().await?;
+                self.rec.note("hanging up without a reply (scripted)");
+                self.silent = true;
+                Ok(Flow::Close)
+            }
+            Outcome::Silence | Outcome::Delayed(..) => {
+                self.flush().await?;
+                self.rec.note("falling silent: no more replies (scripted)");
+                self.silent = true;
+                Ok(Flow::Silent)
+            }
+        }
+    }
+
+    /// Read and ignore input until the client gives up (or the read timeout).
+    async fn stay_silent(&mut self) -> Result<(), ConnError> {
+        loop {
+            match self.read_command().await {
+                Ok(Some(line)) => self.rec.client(line),
+                Ok(None) => {}
+                Err(ConnError::Closed) => return Ok(()),
+                Err(e) => return Err(e),
+            }
         }
     }
 
     /// Best-effort last words before closing; the peer may be gone already.
     async fn goodbye(&mut self, reply: Reply) {
+        if self.silent {
+            return;
+        }
         self.rec.reply(&reply);
         let write = async {
             self.writer.write_all(reply.to_wire().as_bytes()).await?;
@@ -275,6 +464,7 @@ impl Conn {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn serve(
     stream: TcpStream,
     peer: SocketAddr,
@@ -282,23 +472,29 @@ async fn serve(
     rec: TranscriptRecorder,
     index: usize,
     mut shutdown: watch::Receiver<bool>,
+    mut crash: watch::Receiver<u64>,
     _active: ActiveGuard,
 ) {
-    let config = &shared.config;
+    let host = shared.env.hostname.clone();
     rec.note(format!("connection from {peer}"));
-    tracing::debug!(%peer, host = %config.hostname, "sink session opened");
+    tracing::debug!(%peer, host = %host, "sink session opened");
     let _ = stream.set_nodelay(true);
     let (r, w) = stream.into_split();
-    let mut conn =
-        Conn { reader: BufReader::new(r), writer: BufWriter::new(w), rec: rec.clone(), timeout: config.read_timeout };
-    let mut session =
-        Session::new(config.hostname.clone(), peer, config.behaviour.clone(), Arc::clone(&shared.queue_ids));
+    let mut conn = Conn {
+        reader: BufReader::new(r),
+        writer: BufWriter::new(w),
+        rec: rec.clone(),
+        timeout: shared.read_timeout,
+        time: shared.env.time.clone(),
+        silent: false,
+    };
+    let mut session = Session::new(Arc::clone(&shared.env), peer);
 
     let ended = tokio::select! {
         end = converse(&mut conn, &mut session, &shared, peer, index) => end,
         _ = shutdown.changed() => Err(ConnError::Shutdown),
+        _ = crash.changed() => Err(ConnError::Crashed),
     };
-    let host = &config.hostname;
     match ended {
         Ok(()) => rec.note("connection closed"),
         Err(e @ ConnError::Timeout(_)) => {
@@ -316,10 +512,11 @@ async fn serve(
         Err(e) => rec.note(e.to_string()),
     }
     let _ = timeout(GOODBYE_WRITE, conn.writer.shutdown()).await;
-    tracing::debug!(%peer, host = %config.hostname, "sink session closed");
+    tracing::debug!(%peer, host = %host, "sink session closed");
 }
 
-/// The dialogue proper; returns `Ok` when the session ended by our choice (QUIT).
+/// The dialogue proper; returns `Ok` when the session ended by our choice
+/// (QUIT, a scripted hang-up) or the client left a silent sink.
 async fn converse(
     conn: &mut Conn,
     session: &mut Session,
@@ -327,8 +524,10 @@ async fn converse(
     peer: SocketAddr,
     index: usize,
 ) -> Result<(), ConnError> {
-    if conn.answer(&session.greeting()).await? {
-        return Ok(());
+    match conn.answer(session.greeting()).await? {
+        Flow::Close => return Ok(()),
+        Flow::Silent => return conn.stay_silent().await,
+        Flow::Continue | Flow::Data => {}
     }
     loop {
         // Flush once the batch of pipelined commands already received is answered.
@@ -345,39 +544,48 @@ async fn converse(
                 session.line_too_long()
             }
         };
-        if conn.answer(&outcome).await? {
-            return Ok(());
+        match conn.answer(outcome).await? {
+            Flow::Continue => continue,
+            Flow::Close => return Ok(()),
+            Flow::Silent => return conn.stay_silent().await,
+            Flow::Data => {}
         }
-        if let Outcome::Data(_) = outcome {
-            let read = conn.read_data().await?;
-            if read.oversize {
-                conn.rec.note(format!("<message: over {MAX_MESSAGE_SIZE} octets, discarded>"));
-            } else {
-                conn.rec.note(format!("<message: {} octets>", read.data.len()));
-            }
-            conn.rec.client(".");
-            let (outcome, accepted) = session.end_of_data(read.data, read.oversize);
-            if let Some(acc) = accepted {
-                record(shared, acc, peer, index);
-            }
-            if conn.answer(&outcome).await? {
-                return Ok(());
-            }
+        let read = conn.read_data().await?;
+        if read.oversize {
+            conn.rec.note(format!("<message: over {MAX_MESSAGE_SIZE} octets, discarded>"));
+        } else {
+            conn.rec.note(format!("<message: {} octets>", read.data.len()));
+        }
+        conn.rec.client(".");
+        let (outcome, accepted) = session.end_of_data(read.data, read.oversize);
+        if let Some(acc) = accepted {
+            record(shared, acc, peer, index);
+        }
+        match conn.answer(outcome).await? {
+            Flow::Continue | Flow::Data => {}
+            Flow::Close => return Ok(()),
+            Flow::Silent => return conn.stay_silent().await,
         }
     }
 }
 
 fn record(shared: &Shared, acc: Accepted, peer: SocketAddr, session: usize) {
-    tracing::debug!(host = %shared.config.hostname, queue_id = %acc.queue_id, "sink accepted message");
-    lock(&shared.messages).push(ReceivedMessage {
-        host: shared.config.hostname.clone(),
+    tracing::debug!(host = %shared.env.hostname, queue_id = %acc.queue_id, "sink accepted message");
+    let msg = ReceivedMessage {
+        host: shared.env.hostname.clone(),
         queue_id: acc.queue_id,
         helo: acc.helo,
         peer,
         envelope: acc.envelope,
         data: acc.data,
         session,
-    });
+    };
+    // React (and count as busy) before the 250 leaves, so the lab never sees
+    // the relay and this host idle at once while a loop is still going.
+    if let Some(r) = &shared.reactor {
+        r.on_accepted(&msg);
+    }
+    lock(&shared.messages).push(msg);
 }
 
 /// Read one command line of at most `max` octets, CRLF or LF stripped.

@@ -8,14 +8,23 @@
 //! collects one or more `RCPT`, and ends with `DATA` and the message; `RSET`,
 //! `HELO`/`EHLO` and a finished message clear it. Several transactions may
 //! follow one another in one session.
+//!
+//! At each phase the sink's [`SinkBehaviour`] is asked for a [`Decision`]:
+//! answer normally, answer otherwise, hang up, fall silent, and how long to
+//! wait first. Scripted faults are consulted only for commands that are
+//! otherwise in sequence; a refusal does not advance the transaction.
 
-use crate::config::{Phase, SinkBehaviour, MAX_MESSAGE_SIZE};
+use crate::behaviour::{Action, Ask, Decision, Phase, SinkBehaviour};
+use crate::config::MAX_MESSAGE_SIZE;
+use crate::timing::LabTime;
 use chrono::{Datelike, Timelike};
 use lab_core::command::{self, Command, Parsed};
 use lab_core::envelope::strip_path;
-use lab_core::{Envelope, Reply, SharedClock};
-use std::net::SocketAddr;
+use lab_core::{AddressMap, Envelope, Reply, SharedClock};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
 /// What the connection should do after a line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,14 +35,42 @@ pub enum Outcome {
     Data(Reply),
     /// Send the reply, then close the connection.
     Close(Reply),
+    /// Close the connection without a word.
+    Disconnect,
+    /// Say nothing more: keep reading and ignoring input until the client goes.
+    Silence,
+    /// Wait, then do the inner outcome.
+    Delayed(Duration, Box<Outcome>),
 }
 
 impl Outcome {
-    /// The reply to send, whatever comes next.
-    pub fn reply(&self) -> &Reply {
+    /// The reply to send, if the outcome has one.
+    pub fn reply(&self) -> Option<&Reply> {
         match self {
-            Outcome::Reply(r) | Outcome::Data(r) | Outcome::Close(r) => r,
+            Outcome::Reply(r) | Outcome::Data(r) | Outcome::Close(r) => Some(r),
+            Outcome::Disconnect | Outcome::Silence => None,
+            Outcome::Delayed(_, inner) => inner.reply(),
         }
+    }
+
+    /// This outcome after `delay` (unchanged when the delay is zero).
+    pub fn after(self, delay: Duration) -> Outcome {
+        if delay.is_zero() {
+            self
+        } else {
+            Outcome::Delayed(delay, Box::new(self))
+        }
+    }
+
+    /// The outcome without its delays, and the total delay.
+    pub fn undelayed(self) -> (Duration, Outcome) {
+        let mut total = Duration::ZERO;
+        let mut o = self;
+        while let Outcome::Delayed(d, inner) = o {
+            total += d;
+            o = *inner;
+        }
+        (total, o)
     }
 }
 
@@ -79,38 +116,58 @@ impl QueueIds {
     }
 }
 
+/// What every session of one sink shares: its name, behaviour, queue ids,
+/// the lab's time and address map.
+#[derive(Debug)]
+pub struct SinkEnv {
+    /// The name in the greeting and replies.
+    pub hostname: String,
+    /// How it answers.
+    pub behaviour: SinkBehaviour,
+    /// Queue ids.
+    pub queue_ids: QueueIds,
+    /// Lab time (greylist, schedules).
+    pub time: LabTime,
+    /// Real ↔ lab addresses: clients are known by their lab address.
+    pub addresses: AddressMap,
+}
+
+impl SinkEnv {
+    /// An accepting sink's environment on `time`, without address translation.
+    pub fn new(hostname: impl Into<String>, behaviour: SinkBehaviour, time: LabTime) -> SinkEnv {
+        let queue_ids = QueueIds::new(time.clock().clone());
+        SinkEnv { hostname: hostname.into(), behaviour, queue_ids, time, addresses: AddressMap::identity() }
+    }
+}
+
 /// One SMTP session's state.
 #[derive(Debug)]
 pub struct Session {
-    hostname: String,
-    peer: SocketAddr,
-    behaviour: SinkBehaviour,
-    queue_ids: std::sync::Arc<QueueIds>,
+    env: Arc<SinkEnv>,
+    /// The client's lab address.
+    client: IpAddr,
     helo: Option<String>,
     /// `MAIL` given: the transaction is open.
     mail_from: Option<String>,
     rcpt_to: Vec<String>,
     /// A `354` was sent; the next input is the message.
     awaiting_data: bool,
+    /// The banner refused service (`554`): only QUIT is served (RFC 5321 3.1).
+    no_service: bool,
 }
 
 impl Session {
-    /// A new session with a client at `peer`.
-    pub fn new(
-        hostname: impl Into<String>,
-        peer: SocketAddr,
-        behaviour: SinkBehaviour,
-        queue_ids: std::sync::Arc<QueueIds>,
-    ) -> Self {
+    /// A new session with a client at `peer` (its real address).
+    pub fn new(env: Arc<SinkEnv>, peer: SocketAddr) -> Self {
+        let client = env.addresses.to_virtual(peer.ip());
         Session {
-            hostname: hostname.into(),
-            peer,
-            behaviour,
-            queue_ids,
+            env,
+            client,
             helo: None,
             mail_from: None,
             rcpt_to: Vec::new(),
             awaiting_data: false,
+            no_service: false,
         }
     }
 
@@ -119,11 +176,64 @@ impl Session {
         self.helo.as_deref()
     }
 
-    /// The opening reply (RFC 5321 4.3.1: `220 <domain> <text>`).
-    pub fn greeting(&self) -> Outcome {
-        self.behaviour
-            .answer(Phase::Greeting)
-            .unwrap_or_else(|| Outcome::Reply(Reply::new(220, format!("{} ESMTP relaylab-sink", self.hostname))))
+    /// The client's lab address.
+    pub fn client(&self) -> IpAddr {
+        self.client
+    }
+
+    fn hostname(&self) -> &str {
+        &self.env.hostname
+    }
+
+    fn decide(&self, phase: Phase, rcpt: Option<&str>) -> Decision {
+        self.env.behaviour.decide(&Ask {
+            phase,
+            client: self.client,
+            mail_from: self.mail_from.as_deref(),
+            rcpt,
+            rcpts: &self.rcpt_to,
+            now: self.env.time.now(),
+        })
+    }
+
+    /// Act on a decision: `normal` builds the usual answer (given the
+    /// scripted reply text, if any); a refusal leaves the state alone.
+    fn apply(&mut self, d: Decision, normal: impl FnOnce(&mut Self, Option<Reply>) -> Outcome) -> Outcome {
+        let outcome = match d.action {
+            Action::Accept => normal(self, None),
+            Action::Reply(r) if r.code < 400 => normal(self, Some(r)),
+            // RFC 5321 3.8: 421 means the server is closing the channel.
+            Action::Reply(r) if r.code == 421 => Outcome::Close(r),
+            Action::Reply(r) => Outcome::Reply(r),
+            Action::Disconnect => Outcome::Disconnect,
+            Action::Silence => Outcome::Silence,
+        };
+        outcome.after(d.delay)
+    }
+
+    /// The opening (RFC 5321 4.3.1: `220 <domain> <text>`), after what the
+    /// `connect` and `banner` phases script.
+    pub fn greeting(&mut self) -> Outcome {
+        let connect = self.decide(Phase::Connect, None);
+        let (delay, banner) = match connect.action {
+            Action::Accept => {
+                let b = self.decide(Phase::Banner, None);
+                (connect.delay + b.delay, b.action)
+            }
+            other => (connect.delay, other),
+        };
+        let outcome = match banner {
+            Action::Accept => Outcome::Reply(Reply::new(220, format!("{} ESMTP relaylab-sink", self.hostname()))),
+            Action::Reply(r) if r.code < 400 => Outcome::Reply(r),
+            Action::Reply(r) if r.code == 421 => Outcome::Close(r),
+            Action::Reply(r) => {
+                self.no_service = true;
+                Outcome::Reply(r)
+            }
+            Action::Disconnect => Outcome::Disconnect,
+            Action::Silence => Outcome::Silence,
+        };
+        outcome.after(delay)
     }
 
     /// Answer one command line.
@@ -141,6 +251,9 @@ impl Session {
         }
         let syntax_error = || reply(501, "5.5.2 Syntax error in parameters");
         let Parsed { command, quirks, .. } = command::parse(line);
+        if self.no_service && !matches!(command, Command::Quit) {
+            return reply(503, "5.5.1 No service here; say QUIT");
+        }
         if quirks.odd_spacing {
             return unrecognized(line);
         }
@@ -156,11 +269,11 @@ impl Session {
                 if self.mail_from.is_some() {
                     return reply(503, "5.5.0 Sender already specified");
                 }
-                if let Some(o) = self.behaviour.answer(Phase::Mail) {
-                    return o;
-                }
-                self.mail_from = Some(address(&path));
-                reply(250, "2.1.0 Sender ok")
+                let d = self.decide(Phase::Mail, None);
+                self.apply(d, |s, r| {
+                    s.mail_from = Some(address(&path));
+                    Outcome::Reply(r.unwrap_or_else(|| Reply::new(250, "2.1.0 Sender ok")))
+                })
             }
             Command::Rcpt { path, .. } => {
                 let to = address(&path);
@@ -170,11 +283,11 @@ impl Session {
                 if self.mail_from.is_none() {
                     return reply(503, "5.0.0 Need MAIL before RCPT");
                 }
-                if let Some(o) = self.behaviour.answer(Phase::Rcpt) {
-                    return o;
-                }
-                self.rcpt_to.push(to);
-                reply(250, "2.1.5 Recipient ok")
+                let d = self.decide(Phase::Rcpt, Some(&to));
+                self.apply(d, |s, r| {
+                    s.rcpt_to.push(to);
+                    Outcome::Reply(r.unwrap_or_else(|| Reply::new(250, "2.1.5 Recipient ok")))
+                })
             }
             Command::Data => {
                 if self.mail_from.is_none() {
@@ -183,18 +296,30 @@ impl Session {
                 if self.rcpt_to.is_empty() {
                     return reply(503, "5.0.0 Need RCPT (recipient)");
                 }
-                if let Some(o) = self.behaviour.answer(Phase::Data) {
-                    return o;
-                }
-                self.awaiting_data = true;
-                Outcome::Data(Reply::new(354, "Enter mail, end with \".\" on a line by itself"))
+                let d = self.decide(Phase::Data, None);
+                self.apply(d, |s, r| {
+                    s.awaiting_data = true;
+                    Outcome::Data(
+                        r.unwrap_or_else(|| Reply::new(354, "Enter mail, end with \".\" on a line by itself")),
+                    )
+                })
             }
             Command::Rset => {
                 self.reset();
                 reply(250, "2.0.0 Reset state")
             }
             Command::Noop => reply(250, "2.0.0 OK"),
-            Command::Quit => Outcome::Close(Reply::new(221, format!("2.0.0 {} closing connection", self.hostname))),
+            Command::Quit => {
+                let d = self.decide(Phase::Quit, None);
+                let bye = Reply::new(221, format!("2.0.0 {} closing connection", self.hostname()));
+                match d.action {
+                    Action::Accept => Outcome::Close(bye),
+                    Action::Reply(r) => Outcome::Close(r),
+                    Action::Disconnect => Outcome::Disconnect,
+                    Action::Silence => Outcome::Silence,
+                }
+                .after(d.delay)
+            }
             Command::Vrfy(arg) if arg.is_empty() => syntax_error(),
             // RFC 5321 3.5.3: 252 means "cannot verify, but will accept and try".
             Command::Vrfy(_) => reply(252, "2.5.2 Cannot VRFY user"),
@@ -214,29 +339,32 @@ impl Session {
 
     /// Answer HELO (`extended` false) or EHLO.
     fn hello(&mut self, name: String, extended: bool) -> Outcome {
-        if let Some(o) = self.behaviour.answer(Phase::Helo) {
-            return o;
-        }
-        self.reset();
-        self.helo = Some(name);
-        let hello = format!("{} Hello [{}]", self.hostname, self.peer.ip());
-        if !extended {
-            return Outcome::Reply(Reply::new(250, hello));
-        }
-        // RFC 5321 4.1.1.1: the first line greets, each further line names one
-        // extension the client may use (RFC 2920 PIPELINING, RFC 6152
-        // 8BITMIME, RFC 1870 SIZE, RFC 2034 ENHANCEDSTATUSCODES).
-        Outcome::Reply(Reply::multi(
-            250,
-            vec![
-                hello,
-                "PIPELINING".into(),
-                "8BITMIME".into(),
-                format!("SIZE {MAX_MESSAGE_SIZE}"),
-                "ENHANCEDSTATUSCODES".into(),
-                "HELP".into(),
-            ],
-        ))
+        let d = self.decide(Phase::Helo, None);
+        self.apply(d, |s, scripted| {
+            s.reset();
+            s.helo = Some(name);
+            if let Some(r) = scripted {
+                return Outcome::Reply(r);
+            }
+            let hello = format!("{} Hello [{}]", s.hostname(), s.client);
+            if !extended {
+                return Outcome::Reply(Reply::new(250, hello));
+            }
+            // RFC 5321 4.1.1.1: the first line greets, each further line names one
+            // extension the client may use (RFC 2920 PIPELINING, RFC 6152
+            // 8BITMIME, RFC 1870 SIZE, RFC 2034 ENHANCEDSTATUSCODES).
+            Outcome::Reply(Reply::multi(
+                250,
+                vec![
+                    hello,
+                    "PIPELINING".into(),
+                    "8BITMIME".into(),
+                    format!("SIZE {MAX_MESSAGE_SIZE}"),
+                    "ENHANCEDSTATUSCODES".into(),
+                    "HELP".into(),
+                ],
+            ))
+        })
     }
 
     /// The reply to a command line longer than the codec allows (RFC 5321 4.5.3.1.4).
@@ -257,18 +385,20 @@ impl Session {
             let r = Reply::new(552, "5.3.4 Message size exceeds fixed maximum message size");
             return (Outcome::Reply(r), None);
         }
-        if let Some(o) = self.behaviour.answer(Phase::EndOfData) {
-            self.reset();
-            return (o, None);
-        }
-        let queue_id = self.queue_ids.next_id();
-        let envelope = Envelope {
-            mail_from: self.mail_from.take().unwrap_or_default(),
-            rcpt_to: std::mem::take(&mut self.rcpt_to),
-        };
-        let accepted = Accepted { queue_id: queue_id.clone(), helo: self.helo.clone(), envelope, data };
-        let reply = Reply::new(250, format!("2.0.0 {queue_id} Message accepted for delivery"));
-        (Outcome::Reply(reply), Some(accepted))
+        let d = self.decide(Phase::DataEnd, None);
+        let mut accepted = None;
+        let outcome = self.apply(d, |s, scripted| {
+            let queue_id = s.env.queue_ids.next_id();
+            let envelope =
+                Envelope { mail_from: s.mail_from.take().unwrap_or_default(), rcpt_to: std::mem::take(&mut s.rcpt_to) };
+            accepted = Some(Accepted { queue_id: queue_id.clone(), helo: s.helo.clone(), envelope, data });
+            Outcome::Reply(
+                scripted.unwrap_or_else(|| Reply::new(250, format!("2.0.0 {queue_id} Message accepted for delivery"))),
+            )
+        });
+        // Accepted or not, the transaction is over.
+        self.reset();
+        (outcome, accepted)
     }
 
     fn reset(&mut self) {
@@ -300,14 +430,18 @@ mod tests {
     use lab_core::clock::FixedClock;
     use std::sync::Arc;
 
-    fn session() -> Session {
+    fn session_with(behaviour: SinkBehaviour) -> Session {
         let clock = chrono::DateTime::parse_from_rfc3339("2025-08-13T15:10:19Z").unwrap().to_utc();
-        let ids = Arc::new(QueueIds::new(Arc::new(FixedClock(clock))));
-        Session::new("mx.example", "192.0.2.7:40000".parse().unwrap(), SinkBehaviour::Accept, ids)
+        let time = LabTime::new(Arc::new(FixedClock(clock)), clock);
+        Session::new(Arc::new(SinkEnv::new("mx.example", behaviour, time)), "192.0.2.7:40000".parse().unwrap())
+    }
+
+    fn session() -> Session {
+        session_with(SinkBehaviour::accept())
     }
 
     fn line(s: &mut Session, cmd: &str) -> String {
-        s.command(cmd).reply().first_line()
+        s.command(cmd).reply().expect("a reply").first_line()
     }
 
     #[test]
@@ -320,7 +454,7 @@ mod tests {
         let mut s = session();
         let ehlo = s.command("EHLO client.example");
         assert_eq!(
-            ehlo.reply().to_wire(),
+            ehlo.reply().unwrap().to_wire(),
             "250-mx.example Hello [192.0.2.7]\r\n250-PIPELINING\r\n250-8BITMIME\r\n250-SIZE 52428800\r\n\
              250-ENHANCEDSTATUSCODES\r\n250 HELP\r\n"
         );
@@ -340,7 +474,10 @@ mod tests {
         assert_eq!(data, Outcome::Data(Reply::new(354, "Enter mail, end with \".\" on a line by itself")));
         let (reply, acc) = s.end_of_data(b"Subject: t\r\n\r\nhi\r\n".to_vec(), false);
         let acc = acc.expect("accepted");
-        assert_eq!(reply.reply().first_line(), format!("250 2.0.0 {} Message accepted for delivery", acc.queue_id));
+        assert_eq!(
+            reply.reply().unwrap().first_line(),
+            format!("250 2.0.0 {} Message accepted for delivery", acc.queue_id)
+        );
         assert_eq!(acc.envelope, Envelope { mail_from: "a@b".into(), rcpt_to: vec!["x@y".into(), "z@y".into()] });
         assert_eq!(acc.helo.as_deref(), Some("c"));
         assert_eq!(acc.data, b"Subject: t\r\n\r\nhi\r\n".to_vec());
@@ -389,8 +526,8 @@ mod tests {
         assert_eq!(line(&mut s, "MAIL FROM <a@b>"), "501 5.5.2 Syntax error in parameters");
         assert_eq!(line(&mut s, "VRFY root"), "252 2.5.2 Cannot VRFY user");
         assert_eq!(line(&mut s, "NOOP"), "250 2.0.0 OK");
-        assert_eq!(s.command("HELP").reply().code, 214);
-        assert_eq!(s.line_too_long().reply().first_line(), "500 5.5.2 Line too long");
+        assert_eq!(s.command("HELP").reply().unwrap().code, 214);
+        assert_eq!(s.line_too_long().reply().unwrap().first_line(), "500 5.5.2 Line too long");
     }
 
     #[test]
@@ -445,7 +582,7 @@ mod tests {
         line(&mut s, "RCPT TO:<x@y>");
         s.command("DATA");
         let (reply, acc) = s.end_of_data(vec![b'x'; 10], true);
-        assert_eq!(reply.reply().code, 552);
+        assert_eq!(reply.reply().unwrap().code, 552);
         assert!(acc.is_none());
         // The transaction is over: a new MAIL is fine.
         assert_eq!(line(&mut s, "MAIL FROM:<a@b>"), "250 2.1.0 Sender ok");
@@ -455,7 +592,7 @@ mod tests {
     fn end_of_data_without_data_is_refused() {
         let mut s = session();
         let (reply, acc) = s.end_of_data(b"x\r\n".to_vec(), false);
-        assert_eq!(reply.reply().code, 503);
+        assert_eq!(reply.reply().unwrap().code, 503);
         assert!(acc.is_none());
     }
 }

@@ -10,6 +10,9 @@
 //!   with its zone comment.
 //! - `Date:` and `Message-Id: <YYYYMMDDHHMM.qid@$j>` (UTC stamp) are added at
 //!   the end of the header block, only when absent.
+//! - `X-Authentication-Warning: $j: <text>` follows our `Received:`, one per
+//!   warning the session raised (spec §5.5; the session decides when, as
+//!   `PrivacyOptions` `authwarnings` says).
 //! - Trace headers are counted for `MaxHopCount`.
 
 use crate::dates::{message_id_stamp, Zone};
@@ -58,6 +61,8 @@ pub struct Intake<'a> {
     pub now: DateTime<Utc>,
     /// The profile's zone.
     pub zone: &'a Zone,
+    /// `X-Authentication-Warning:` texts, e.g. `<client> didn't use HELO protocol`.
+    pub auth_warnings: &'a [String],
 }
 
 /// The message ready for the queue.
@@ -83,6 +88,18 @@ pub fn received_header(i: &Intake<'_>) -> String {
         [one] => format!("Received: from {} ({client})\r\n\t{by}\r\n\tfor {one}; {date}\r\n", i.helo),
         _ => format!("Received: from {} ({client})\r\n\t{by}; {date}\r\n", i.helo),
     }
+}
+
+/// The `554` text when a message has passed too many hops (spec §2.4,
+/// `[S deliver.c]`): `via` is the client that handed it to us
+/// (`RealHostName`: its PTR name, else `[ip]`), `to` the first recipient.
+pub fn too_many_hops(hops: usize, max: u32, from: &str, via: &str, to: &str) -> String {
+    format!("5.4.6 Too many hops {hops} ({max} max): from {from} via {via}, to {to}")
+}
+
+/// One `X-Authentication-Warning:` header (spec §5.5), CRLF-terminated.
+pub fn auth_warning_header(hostname: &str, text: &str) -> String {
+    format!("X-Authentication-Warning: {hostname}: {text}\r\n")
 }
 
 /// The `Message-Id:` value this relay makes: `<YYYYMMDDHHMM.qid@host>`.
@@ -195,6 +212,9 @@ pub fn prepare(i: &Intake<'_>, raw: &[u8]) -> Prepared {
     };
     let mut data = Vec::with_capacity(raw.len() + 256);
     data.extend_from_slice(received_header(i).as_bytes());
+    for w in i.auth_warnings {
+        data.extend_from_slice(auth_warning_header(i.hostname, w).as_bytes());
+    }
     let head = &raw[..block.end];
     data.extend_from_slice(head);
     if !head.is_empty() && !head.ends_with(b"\n") {
@@ -227,6 +247,7 @@ mod tests {
             rcpts_typed: rcpts,
             now: Utc.with_ymd_and_hms(2005, 12, 22, 2, 24, 20).unwrap(),
             zone,
+            auth_warnings: &[],
         }
     }
 
@@ -288,6 +309,27 @@ mod tests {
         );
         let text = String::from_utf8(prepare(&i, b"").data).unwrap();
         assert!(text.ends_with("@external.sysiphus.com>\r\n"), "{text}");
+    }
+
+    #[test]
+    fn auth_warnings_follow_our_received_header() {
+        let z = Zone::utc();
+        let one = vec!["a@b.c".to_string()];
+        let warnings = vec!["real.dom.com [130.55.1.2] didn't use HELO protocol".to_string()];
+        let mut i = intake(&one, &z, None, Proto::Smtp);
+        i.auth_warnings = &warnings;
+        let text = String::from_utf8(prepare(&i, b"Subject: x\r\n\r\nbody\r\n").data).unwrap();
+        let lines: Vec<&str> = text.split("\r\n").collect();
+        assert!(lines[2].starts_with("\tfor a@b.c;"), "{text}");
+        assert_eq!(
+            lines[3],
+            "X-Authentication-Warning: external.sysiphus.com: real.dom.com [130.55.1.2] didn't use HELO protocol"
+        );
+        assert_eq!(lines[4], "Subject: x");
+        assert_eq!(
+            too_many_hops(26, 25, "<a@b>", "real.dom.com", "<c@d>"),
+            "5.4.6 Too many hops 26 (25 max): from <a@b> via real.dom.com, to <c@d>"
+        );
     }
 
     #[test]

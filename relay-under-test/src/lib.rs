@@ -16,10 +16,15 @@
 //!   [`smtp::session`] is the state machine (no socket), [`smtp::server`] the
 //!   accept loop and connection tasks.
 //! - [`policy`]: talks to nothing; [`policy::relay_check`] decides whether a
-//!   client may relay to a recipient (relay_domains, local_host_names).
+//!   client may relay to a recipient (relay tricks undone first),
+//!   [`policy::access_db`] holds the access map, [`policy::rulesets`] the
+//!   `check_relay`/`check_mail`/`check_rcpt` decisions.
 //! - [`intake`]: talks to nothing; the cleanup step at end of DATA
 //!   (`Received:`, `Message-Id:`, `Date:`, MaxHopCount).
-//! - [`routing`]: talks to DNS; MX lookup behind a small [`routing::Resolver`] trait.
+//! - [`addresses`]: talks to nothing; domaintable, virtusertable, aliases,
+//!   masquerading.
+//! - [`routing`]: the routing decision (mailertable, SMART_HOST, MAIL_HUB,
+//!   MX) and DNS, behind a small [`routing::Resolver`] trait.
 //! - [`deliver`]: talks to MX hosts; tries them in preference order.
 //! - [`queue`], [`queue_id`], [`log`], [`dates`], [`activity`]: the queue,
 //!   Sendmail-style queue ids, syslog lines, date formats, busy tracking.
@@ -55,11 +60,14 @@
 #![warn(missing_docs)]
 
 pub mod activity;
+pub mod addresses;
 pub mod dates;
 pub mod deliver;
 pub mod error;
+pub mod flavours;
 pub mod intake;
 pub mod log;
+pub mod netns;
 pub mod network;
 pub mod policy;
 pub mod profile;

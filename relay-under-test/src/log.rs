@@ -99,6 +99,9 @@ impl FromLine<'_> {
 pub struct ToLine {
     /// Recipients as given, comma-joined when one transaction carried several.
     pub to: String,
+    /// The controlling address and its `(uid/gid)`, for file and program
+    /// deliveries (spec §6.3).
+    pub ctladdr: Option<String>,
     /// Time since arrival, `HH:MM:SS`.
     pub delay: String,
     /// Time of this attempt, `HH:MM:SS`.
@@ -119,8 +122,9 @@ impl ToLine {
     /// The fields, comma-separated.
     pub fn render(&self) -> String {
         let relay = self.relay.as_ref().map(|r| format!("relay={r}, ")).unwrap_or_default();
+        let ctladdr = self.ctladdr.as_ref().map(|c| format!("ctladdr={c}, ")).unwrap_or_default();
         format!(
-            "to={}, delay={}, xdelay={}, mailer={}, pri={}, {}dsn={}, stat={}",
+            "to={}, {ctladdr}delay={}, xdelay={}, mailer={}, pri={}, {}dsn={}, stat={}",
             self.to, self.delay, self.xdelay, self.mailer, self.pri, relay, self.dsn, self.stat
         )
     }
@@ -169,6 +173,7 @@ mod tests {
         );
         let to = ToLine {
             to: "hal@sysiphus.com".into(),
+            ctladdr: None,
             delay: "00:01:15".into(),
             xdelay: "00:00:11".into(),
             mailer: "esmtp".into(),

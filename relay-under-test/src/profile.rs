@@ -6,8 +6,17 @@
 
 use crate::dates::{Zone, ZoneError};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
+
+mod routing;
+pub use routing::RoutingError;
+
+pub mod identity;
+pub mod relay_control;
+pub use identity::{IdentityError, Privacy, PrivacyFlag};
+pub use relay_control::DelayChecks;
 
 /// The relay's configuration, in the course's vocabulary.
 ///
@@ -59,6 +68,93 @@ pub struct RelayProfile {
     /// (humantime: `30s`, `2m`).
     #[serde(default = "default_smtp_timeout", deserialize_with = "de_duration", serialize_with = "ser_duration")]
     pub smtp_timeout: Duration,
+
+    // Routing and addresses (spec §3, §10); checked in profile/routing.rs,
+    // documented in docs/relay-profile.md. Tables take a list of lines or
+    // one block of text.
+    /// `FEATURE(mailertable)`: `domain mailer:host` lines (spec §3.3).
+    #[serde(default, deserialize_with = "routing::de_lines")]
+    pub mailertable: Vec<String>,
+    /// `SMART_HOST`: `[mailer:]host` for non-local mail not in the mailertable (spec §3.4).
+    #[serde(default)]
+    pub smart_host: Option<String>,
+    /// `MAIL_HUB`: `[mailer:]host` that gets mail for local names instead of local delivery (spec §3.4).
+    #[serde(default)]
+    pub mail_hub: Option<String>,
+    /// `LUSER_RELAY`: `[mailer:]host` for local names that are neither alias nor user (spec §3.4).
+    #[serde(default)]
+    pub luser_relay: Option<String>,
+    /// `FEATURE(domaintable)`: `parallel.com canonical.com` lines (spec §3.7).
+    #[serde(default, deserialize_with = "routing::de_lines")]
+    pub domaintable: Vec<String>,
+    /// `FEATURE(virtusertable)`: `user@domain target` and `@domain target` lines (spec §3.8).
+    #[serde(default, deserialize_with = "routing::de_lines")]
+    pub virtusertable: Vec<String>,
+    /// `VIRTUSER_DOMAIN_FILE`: domains routed by the virtusertable, ours for the relay check.
+    #[serde(default, deserialize_with = "routing::de_lines")]
+    pub virtuser_domains: Vec<String>,
+    /// The aliases file: `name: target, target` lines (spec §10.1).
+    #[serde(default, deserialize_with = "routing::de_lines")]
+    pub aliases: Vec<String>,
+    /// Contents of the files `:include:` names, by path (a lab has no filesystem).
+    #[serde(default)]
+    pub include_files: BTreeMap<String, String>,
+    /// The users with a mailbox on this host (the passwd file).
+    #[serde(default, deserialize_with = "routing::de_lines")]
+    pub local_users: Vec<String>,
+    /// `MASQUERADE_AS`: the domain local senders appear to come from (spec §3.5).
+    #[serde(default)]
+    pub masquerade_as: Option<String>,
+    /// `FEATURE(masquerade_envelope)`: masquerade the envelope too.
+    #[serde(default)]
+    pub masquerade_envelope: bool,
+    /// `FEATURE(allmasquerade)`: masquerade recipient addresses too.
+    #[serde(default)]
+    pub allmasquerade: bool,
+    /// `EXPOSED_USER`: users never masqueraded (`root`).
+    #[serde(default, deserialize_with = "routing::de_lines")]
+    pub exposed_users: Vec<String>,
+    /// `FEATURE(accept_unqualified_senders)`: take bare names in MAIL and RCPT,
+    /// qualified with `$j` (or masqueraded) on the way out.
+    #[serde(default)]
+    pub accept_unqualified_senders: bool,
+
+    // Identity (spec §2.2–2.3); checked in profile/identity.rs, documented in
+    // docs/relay-profile.md.
+    /// `confSMTP_LOGIN_MSG`: the greeting template (`$j Sendmail $v/$Z; $b`
+    /// when unset); `ESMTP` is inserted after its first word.
+    #[serde(default)]
+    pub smtp_login_msg: Option<String>,
+    /// `confPRIVACY_FLAGS`: `noexpn`, `novrfy`, `noverb`, `noetrn`,
+    /// `noreceipts`, `goaway`, ... (default `authwarnings`).
+    #[serde(default = "identity::default_privacy_flags", deserialize_with = "routing::de_lines")]
+    pub privacy_flags: Vec<String>,
+
+    // Relay control (spec §3.6, §4, §9.2); checked in profile/relay_control.rs.
+    /// `FEATURE(promiscuous_relay)`: relay for anyone (internal relays only).
+    #[serde(default)]
+    pub promiscuous_relay: bool,
+    /// `FEATURE(relay_entire_domain)`: relay to and from the host name's
+    /// domain (`$m`, the name without its first label).
+    #[serde(default)]
+    pub relay_entire_domain: bool,
+    /// `FEATURE(access_db)`: the access map's lines (`From:foo.biz REJECT`).
+    #[serde(default, deserialize_with = "routing::de_lines")]
+    pub access: Vec<String>,
+    /// `FEATURE(blacklist_recipients)`: `To:` entries may refuse recipients.
+    #[serde(default)]
+    pub blacklist_recipients: bool,
+    /// `FEATURE(delay_checks)`: `true`, `friend` or `hater` (default off).
+    #[serde(default)]
+    pub delay_checks: DelayChecks,
+    /// `FEATURE(accept_unresolvable_domains)`: take senders whose domain has
+    /// neither MX nor A record.
+    #[serde(default)]
+    pub accept_unresolvable_domains: bool,
+    /// `FEATURE(greet_pause)`: milliseconds to wait before the greeting; a
+    /// client that talks first gets a null session (0 or unset: no pause).
+    #[serde(default)]
+    pub greet_pause: u64,
 }
 
 fn default_version() -> String {
@@ -135,6 +231,15 @@ pub enum ProfileError {
     /// `smtp_timeout` is zero.
     #[error("smtp_timeout must be longer than zero, e.g. \"30s\"")]
     SmtpTimeout,
+    /// A routing or address key (mailertable, aliases, ...) is malformed.
+    #[error(transparent)]
+    Routing(#[from] RoutingError),
+    /// An identity key (`smtp_login_msg`, `privacy_flags`) is malformed.
+    #[error(transparent)]
+    Identity(#[from] IdentityError),
+    /// An `access` line is malformed.
+    #[error(transparent)]
+    Access(#[from] crate::policy::access_db::AccessError),
 }
 
 /// One `relay_domains` entry, parsed.
@@ -240,6 +345,30 @@ impl RelayProfile {
             timezone: default_timezone(),
             max_hop_count: default_max_hop_count(),
             smtp_timeout: default_smtp_timeout(),
+            mailertable: Vec::new(),
+            smart_host: None,
+            mail_hub: None,
+            luser_relay: None,
+            domaintable: Vec::new(),
+            virtusertable: Vec::new(),
+            virtuser_domains: Vec::new(),
+            aliases: Vec::new(),
+            include_files: BTreeMap::new(),
+            local_users: Vec::new(),
+            masquerade_as: None,
+            masquerade_envelope: false,
+            allmasquerade: false,
+            exposed_users: Vec::new(),
+            accept_unqualified_senders: false,
+            smtp_login_msg: None,
+            privacy_flags: identity::default_privacy_flags(),
+            promiscuous_relay: false,
+            relay_entire_domain: false,
+            access: Vec::new(),
+            blacklist_recipients: false,
+            delay_checks: DelayChecks::Off,
+            accept_unresolvable_domains: false,
+            greet_pause: 0,
         }
     }
 
@@ -262,6 +391,9 @@ impl RelayProfile {
         if self.smtp_timeout.is_zero() {
             return Err(ProfileError::SmtpTimeout);
         }
+        self.validate_routing()?;
+        self.validate_identity()?;
+        self.validate_relay_control()?;
         Ok(())
     }
 

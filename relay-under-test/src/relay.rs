@@ -5,14 +5,14 @@
 //! `deliver` to MX hosts, `routing` to the lab DNS.
 
 use crate::activity::Activity;
-use crate::deliver::DeliveryContext;
+use crate::deliver::{DeliveryContext, Mailboxes};
 use crate::error::RelayError;
 use crate::log::RelayLog;
 use crate::network::LabNetwork;
 use crate::policy::RelayPolicy;
 use crate::profile::RelayProfile;
 use crate::queue::{MailQueue, QueuedMessage};
-use crate::routing::{HickoryResolver, Resolver};
+use crate::routing::{HickoryResolver, Resolver, Router};
 use crate::smtp::server::{accept_loop, Shared, TaskList};
 use crate::smtp::session::SessionConfig;
 use crate::RelayUnderTest;
@@ -37,6 +37,7 @@ pub struct BuiltinRelay {
     queue: MailQueue,
     activity: Activity,
     transcripts: Arc<Mutex<Vec<TranscriptRecorder>>>,
+    mailboxes: Mailboxes,
     shutdown: watch::Sender<bool>,
     tasks: TaskList,
     accept: Mutex<Option<JoinHandle<()>>>,
@@ -62,7 +63,9 @@ impl BuiltinRelay {
     ) -> Result<BuiltinRelay, RelayError> {
         profile.validate()?;
         let zone = profile.zone()?;
-        let policy = Arc::new(RelayPolicy::from_profile(&profile)?);
+        let policy = Arc::new(RelayPolicy::from_profile(&profile)?.with_own_address(net.virtual_ip));
+        let router = Arc::new(Router::from_profile(&profile).map_err(crate::profile::ProfileError::from)?);
+        let mailboxes = Mailboxes::default();
         let log = RelayLog::new(profile.short_hostname(), &profile.log_tag, zone.clone(), net.clock.clone());
         let listener =
             TcpListener::bind(net.listen).await.map_err(|source| RelayError::Bind { addr: net.listen, source })?;
@@ -78,12 +81,20 @@ impl BuiltinRelay {
             net: net.clone(),
             resolver: resolver.clone(),
             policy: policy.clone(),
+            router: router.clone(),
+            mailboxes: mailboxes.clone(),
             log: log.clone(),
             queue: queue.clone(),
             transcripts: transcripts.clone(),
         };
-        let cfg =
-            SessionConfig { policy: (*policy).clone(), profile, zone, clock: net.clock.clone(), log: log.clone() };
+        let cfg = SessionConfig {
+            policy: (*policy).clone(),
+            router,
+            profile,
+            zone,
+            clock: net.clock.clone(),
+            log: log.clone(),
+        };
         let shared = Arc::new(Shared {
             cfg: Arc::new(cfg),
             addresses: net.addresses.clone(),
@@ -97,7 +108,25 @@ impl BuiltinRelay {
         });
         let accept = tokio::spawn(accept_loop(listener, shared));
         tracing::info!("builtin relay listening on {addr}");
-        Ok(BuiltinRelay { addr, log, queue, activity, transcripts, shutdown, tasks, accept: Mutex::new(Some(accept)) })
+        Ok(BuiltinRelay {
+            addr,
+            log,
+            queue,
+            activity,
+            transcripts,
+            mailboxes,
+            shutdown,
+            tasks,
+            accept: Mutex::new(Some(accept)),
+        })
+    }
+}
+
+impl BuiltinRelay {
+    /// The relay's local mailboxes (local users, and alias targets that are
+    /// files or programs): what local delivery wrote, for tests.
+    pub fn mailboxes(&self) -> &Mailboxes {
+        &self.mailboxes
     }
 }
 

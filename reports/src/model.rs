@@ -83,6 +83,62 @@ pub struct Observations {
     pub dns_queries: Vec<DnsQuery>,
     /// Messages still in the relay's queue at the end: `qid sender -> rcpts (last error)`.
     pub queue: Vec<String>,
+    /// What the virtual internet's actors did: slammers, retrying MTAs,
+    /// forwarders, lists, auto-responders, greylisting hosts.
+    pub actors: Vec<ActorReport>,
+}
+
+/// What one actor of the virtual internet did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ActorReport {
+    /// Who: `steps[2]: slam from spammer`, `host fwd.one.example`.
+    pub name: String,
+    /// What kind: `slam`, `mta`, `forward`, `list`, `autoresponder`, `greylist`.
+    pub kind: String,
+    /// Messages by outcome: `accepted`, `tempfailed`, `rejected`, `refused`, `timed_out`, `errors`, `unsent`.
+    pub outcomes: std::collections::BTreeMap<String, u64>,
+    /// SMTP sessions it opened.
+    pub sessions: u64,
+    /// Wall time it ran, in milliseconds.
+    pub duration_ms: u64,
+    /// Accepted messages per second, for load generators.
+    pub messages_per_sec: Option<f64>,
+    /// Per-message latency, for load generators.
+    pub latency_ms: Option<Latency>,
+    /// Each attempt or send, in order.
+    pub attempts: Vec<ActorAttempt>,
+    /// Anything else worth reading: the fate of a message, a loop cut, why a responder stayed silent.
+    pub notes: Vec<String>,
+}
+
+/// Latency percentiles in milliseconds.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Latency {
+    /// Median.
+    pub p50: f64,
+    /// 90th percentile.
+    pub p90: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// Slowest.
+    pub max: f64,
+}
+
+/// One attempt or send of an actor.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ActorAttempt {
+    /// When it started, in milliseconds (after the first attempt, or since the lab's start).
+    pub at_ms: u64,
+    /// The lab address it left from, if known.
+    pub from: Option<String>,
+    /// Envelope sender.
+    pub mail_from: String,
+    /// Envelope recipients.
+    pub rcpt_to: Vec<String>,
+    /// `accepted`, `tempfailed`, ...
+    pub outcome: String,
+    /// The deciding reply or error.
+    pub reply: Option<String>,
 }
 
 /// The result of one lab.

@@ -3,11 +3,15 @@
 //! A malformed scenario is reported as `file:line:column: what was expected`,
 //! before anything runs.
 
+pub mod actor_spec;
 pub mod duration;
 pub mod load;
 pub mod matcher;
 pub mod model;
+pub mod smtp_spec;
 
+pub use actor_spec::*;
 pub use load::{discover, load_file, load_profile, load_str, LoadedScenario, ScenarioError};
 pub use matcher::{ReplyMatcher, ValueMatcher};
 pub use model::*;
+pub use smtp_spec::*;

@@ -4,8 +4,10 @@
 //! expectation must never pass silently. The format is documented for users
 //! in `scenarios/README.md`; keep the two in step.
 
+use super::actor_spec::{dnsbl_list, DnsFaultSpec, DnsStepSpec, DnsblSpec, ForgeSpec, MtaSpec, SlamSpec};
 use super::duration::LabDuration;
 use super::matcher::{ReplyMatcher, ValueMatcher};
+use super::smtp_spec::SmtpSpec;
 use relay_under_test::RelayProfile;
 use serde::{Deserialize, Deserializer};
 use std::collections::BTreeMap;
@@ -41,6 +43,12 @@ pub struct Scenario {
     /// Extra DNS records, by owner name.
     #[serde(default)]
     pub dns: BTreeMap<String, DnsNode>,
+    /// DNS faults in force from the start (SERVFAIL, timeouts, ...).
+    #[serde(default)]
+    pub dns_faults: Vec<DnsFaultSpec>,
+    /// DNS blacklist zones and who is listed in them.
+    #[serde(default, deserialize_with = "dnsbl_list")]
+    pub dnsbl: Vec<DnsblSpec>,
     /// What happens, in order.
     pub steps: Vec<Step>,
     /// What must be true once every step ran and the relay settled.
@@ -93,19 +101,14 @@ pub struct HostSpec {
     /// Whether to publish an A record for the host's name (default: when the name has a dot).
     #[serde(default)]
     pub a_record: Option<bool>,
-    /// The SMTP service it runs on the lab's SMTP port, if any.
+    /// The SMTP service it runs on the lab's SMTP port, if any: `accept`,
+    /// `down`, `blackhole`, `greylist`, or a mapping of behaviours.
     #[serde(default)]
-    pub smtp: Option<SmtpService>,
-}
-
-/// What a host's SMTP port does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SmtpService {
-    /// An MX sink that accepts every message and records it.
-    Accept,
-    /// Nothing listens: connections are refused.
-    Down,
+    pub smtp: Option<SmtpSpec>,
+    /// How many addresses the host owns in its /24, starting with its own
+    /// (a server farm; default: as many as its `slam`/`mta` steps need).
+    #[serde(default)]
+    pub farm: Option<usize>,
 }
 
 /// DNS records for one owner name: `MX: ["10 mx.example"]`, `A: 192.0.2.1`.
@@ -151,6 +154,11 @@ impl DnsNode {
 }
 
 /// Accept `X: value` as well as `X: [value, value]`.
+pub(crate) fn opt_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    one_or_many(d)
+}
+
+/// Accept `X: value` as well as `X: [value, value]`.
 fn one_or_many<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
@@ -169,7 +177,8 @@ fn one_or_many<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error>
     })
 }
 
-/// One step of a lab. Exactly one action key (`send`, `script`, `settle`) per step.
+/// One step of a lab. Exactly one action key (`send`, `script`, `settle`,
+/// `slam`, `mta`, `dns`, `wait`) per step.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Step {
@@ -179,12 +188,45 @@ pub struct Step {
     /// Play a raw SMTP dialogue, line by line.
     #[serde(default)]
     pub script: Option<ScriptSpec>,
-    /// Wait until the relay has finished its delivery attempts (at most this long).
+    /// Wait until the relay (and every forwarder) has finished (at most this long).
     #[serde(default)]
     pub settle: Option<LabDuration>,
-    /// Expected replies for a `send` step.
+    /// Many connections, many messages: a slammer.
     #[serde(default)]
-    pub expect: Option<SendExpect>,
+    pub slam: Option<SlamSpec>,
+    /// A sending MTA that queues on 4xx and retries on a schedule.
+    #[serde(default)]
+    pub mta: Option<MtaSpec>,
+    /// Change the lab's DNS (records, faults) now.
+    #[serde(default)]
+    pub dns: Option<DnsStepSpec>,
+    /// Let lab time pass (outage windows, greylist delays).
+    #[serde(default)]
+    pub wait: Option<LabDuration>,
+    /// Expectations for a `send`, `slam` or `mta` step.
+    #[serde(default)]
+    pub expect: Option<StepExpect>,
+}
+
+impl Step {
+    /// The action's name, for messages.
+    pub fn action(&self) -> &'static str {
+        if self.send.is_some() {
+            "send"
+        } else if self.script.is_some() {
+            "script"
+        } else if self.settle.is_some() {
+            "settle"
+        } else if self.slam.is_some() {
+            "slam"
+        } else if self.mta.is_some() {
+            "mta"
+        } else if self.dns.is_some() {
+            "dns"
+        } else {
+            "wait"
+        }
+    }
 }
 
 /// A structured send: one SMTP session carrying one message.
@@ -193,6 +235,9 @@ pub struct Step {
 pub struct SendSpec {
     /// The virtual host the session comes from.
     pub from: String,
+    /// A lab host to talk to instead of the relay.
+    #[serde(default)]
+    pub to: Option<String>,
     /// Say `HELO <name>` (SMTP). Default: `EHLO <from host's name>`.
     #[serde(default)]
     pub helo: Option<String>,
@@ -207,15 +252,22 @@ pub struct SendSpec {
     /// The message (headers, blank line, body). Default: a minimal message.
     #[serde(default)]
     pub data: Option<String>,
+    /// Forged headers written into DATA before `data` (From, Received chain, Message-Id).
+    #[serde(default)]
+    pub forge: Option<ForgeSpec>,
     /// Write every command at once instead of waiting for each reply (PIPELINING).
     #[serde(default)]
     pub pipelined: bool,
 }
 
-/// Reply expectations for a `send` step. Each is a reply matcher.
+/// The former name of [`StepExpect`].
+pub type SendExpect = StepExpect;
+
+/// Expectations for a step: reply matchers for `send`; outcome counts for
+/// `slam` (and `mta`); attempts, fate and timing for `mta`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct SendExpect {
+pub struct StepExpect {
     /// The greeting.
     #[serde(default)]
     pub greeting: Option<ReplyMatcher>,
@@ -237,6 +289,84 @@ pub struct SendExpect {
     /// The QUIT reply.
     #[serde(default)]
     pub quit: Option<ReplyMatcher>,
+    /// Messages accepted (slam: counted per message; mta: 1 when delivered).
+    #[serde(default)]
+    pub accepted: Option<u64>,
+    /// Messages answered 4xx.
+    #[serde(default)]
+    pub tempfailed: Option<u64>,
+    /// Messages answered 5xx.
+    #[serde(default)]
+    pub rejected: Option<u64>,
+    /// Messages that met a refused connection.
+    #[serde(default)]
+    pub refused: Option<u64>,
+    /// Messages that met a timeout.
+    #[serde(default)]
+    pub timed_out: Option<u64>,
+    /// Messages that met a broken connection.
+    #[serde(default)]
+    pub errors: Option<u64>,
+    /// Messages never started (the budget ran out).
+    #[serde(default)]
+    pub unsent: Option<u64>,
+    /// mta: how many attempts were made.
+    #[serde(default)]
+    pub attempts: Option<usize>,
+    /// mta: `delivered`, `bounced` or `gave_up`.
+    #[serde(default)]
+    pub fate: Option<String>,
+    /// mta: the deciding reply of each attempt, in order (one matcher per attempt, from the first).
+    #[serde(default)]
+    pub replies: Vec<ReplyMatcher>,
+    /// mta: each retry started at least this long after the attempt before it.
+    #[serde(default)]
+    pub spacing: Vec<LabDuration>,
+}
+
+impl StepExpect {
+    /// True when a reply matcher of a `send` step is given.
+    pub fn has_reply_matchers(&self) -> bool {
+        self.greeting.is_some()
+            || self.helo.is_some()
+            || self.mail.is_some()
+            || self.rcpt.is_some()
+            || self.data.is_some()
+            || self.data_end.is_some()
+            || self.quit.is_some()
+    }
+
+    /// True when an outcome count is given.
+    pub fn has_counts(&self) -> bool {
+        self.accepted.is_some()
+            || self.tempfailed.is_some()
+            || self.rejected.is_some()
+            || self.refused.is_some()
+            || self.timed_out.is_some()
+            || self.errors.is_some()
+            || self.unsent.is_some()
+    }
+
+    /// True when an `mta`-only expectation is given.
+    pub fn has_mta_keys(&self) -> bool {
+        self.attempts.is_some() || self.fate.is_some() || !self.replies.is_empty() || !self.spacing.is_empty()
+    }
+
+    /// `(word, expected count)` for every count given.
+    pub fn counts(&self) -> Vec<(&'static str, u64)> {
+        [
+            ("accepted", self.accepted),
+            ("tempfailed", self.tempfailed),
+            ("rejected", self.rejected),
+            ("refused", self.refused),
+            ("timed_out", self.timed_out),
+            ("errors", self.errors),
+            ("unsent", self.unsent),
+        ]
+        .into_iter()
+        .filter_map(|(w, n)| n.map(|n| (w, n)))
+        .collect()
+    }
 }
 
 /// One matcher for every RCPT, or one per recipient.
@@ -254,6 +384,9 @@ pub enum RcptExpect {
 pub struct ScriptSpec {
     /// The virtual host the session comes from.
     pub from: String,
+    /// A lab host to talk to instead of the relay.
+    #[serde(default)]
+    pub to: Option<String>,
     /// Write everything at once, before even the greeting (`cat session | nc relay 25`).
     #[serde(default)]
     pub pipelined: bool,
@@ -301,6 +434,42 @@ pub struct FinalExpect {
     /// How many messages may remain in the relay's queue.
     #[serde(default)]
     pub queued: Option<usize>,
+    /// What each virtual host saw and did, by host name.
+    #[serde(default)]
+    pub hosts: BTreeMap<String, HostExpect>,
+}
+
+/// What one virtual host must have seen and done.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostExpect {
+    /// Messages it accepted.
+    #[serde(default)]
+    pub received: Option<usize>,
+    /// Connections it accepted.
+    #[serde(default)]
+    pub sessions: Option<usize>,
+    /// Messages it sent on (forward, list, autoresponder).
+    #[serde(default)]
+    pub sent: Option<usize>,
+    /// How its sends ended: `{ accepted: 12, rejected: 1 }`.
+    #[serde(default)]
+    pub sent_outcomes: BTreeMap<String, u64>,
+    /// Replies its sends got, in order (each matcher matches a later send than the one before).
+    #[serde(default)]
+    pub sent_replies: Vec<ReplyMatcher>,
+    /// Messages it chose not to answer or pass on (an auto-responder's rules).
+    #[serde(default)]
+    pub silent: Option<usize>,
+    /// Whether its send cap cut a loop the relay did not stop.
+    #[serde(default)]
+    pub loop_cut: Option<bool>,
+    /// Its greylist's deferrals.
+    #[serde(default)]
+    pub greylisted: Option<u64>,
+    /// Its greylist's passes.
+    #[serde(default)]
+    pub greylist_passed: Option<u64>,
 }
 
 /// One expected delivered message.
@@ -325,6 +494,12 @@ pub struct DeliveredExpect {
     /// The body (value matcher).
     #[serde(default)]
     pub body: Option<ValueMatcher>,
+    /// Trace headers (`Received:`, `Via:`, ...), counted as a relay counts hops.
+    #[serde(default)]
+    pub hops: Option<usize>,
+    /// The `by` host of each `Received:`, top first (the first N must match, in order).
+    #[serde(default)]
+    pub received_by: Vec<ValueMatcher>,
 }
 
 fn opt_one_or_many<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
@@ -349,5 +524,36 @@ impl<'de> Deserialize<'de> for RcptExpect {
                 "rcpt: expected a reply matcher such as \"250 2.1.5\", or a list of them, one per recipient",
             )),
         }
+    }
+}
+
+/// The most addresses one host's farm may have; the lab's /24 has room for
+/// about 240 addresses in all.
+pub const MAX_FARM: usize = 200;
+
+impl Scenario {
+    /// How many addresses each host owns in its /24 (1: just its own): its
+    /// `farm:`, or what its `slam` (`distinct_sources`) and `mta` (`farm`)
+    /// steps need.
+    pub fn farm_sizes(&self) -> BTreeMap<String, usize> {
+        let mut out: BTreeMap<String, usize> = self.hosts.keys().map(|h| (h.clone(), 1)).collect();
+        for step in &self.steps {
+            let need = match (&step.slam, &step.mta) {
+                (Some(s), _) if s.distinct_sources => Some((&s.from, s.connections)),
+                (_, Some(m)) if m.farm => Some((&m.from, m.max_attempts(MAX_FARM))),
+                _ => None,
+            };
+            if let Some((host, n)) = need {
+                if let Some(slot) = out.get_mut(host) {
+                    *slot = (*slot).max(n);
+                }
+            }
+        }
+        for (name, h) in &self.hosts {
+            if let (Some(n), Some(slot)) = (h.farm, out.get_mut(name)) {
+                *slot = n.max(1);
+            }
+        }
+        out
     }
 }

@@ -10,7 +10,7 @@
 //! `<our host> -> <mx name>`.
 
 use super::DeliveryContext;
-use crate::queue::{QueueEntry, Recipient};
+use crate::queue::Recipient;
 use crate::routing::{DnsError, MxHost};
 use lab_core::client::ClientError;
 use lab_core::{Reply, SmtpClient, TranscriptRecorder};
@@ -41,6 +41,11 @@ pub struct Status {
 }
 
 impl Status {
+    /// Delivered by the local mailer: `stat=Sent`, no `relay=` (spec §6.3).
+    pub fn sent_locally() -> Status {
+        Status { kind: Kind::Sent, dsn: "2.0.0".into(), stat: "Sent".into(), relay: None }
+    }
+
     /// Delivered; `text` is the next hop's final reply without codes.
     pub fn sent(text: &str, relay: Option<String>) -> Status {
         Status { kind: Kind::Sent, dsn: "2.0.0".into(), stat: format!("Sent ({text})"), relay }
@@ -119,6 +124,17 @@ fn connect_stat(e: &ClientError, host: &str) -> String {
     }
 }
 
+/// What one SMTP transaction carries besides its recipients.
+#[derive(Debug, Clone, Copy)]
+pub struct Transfer<'a> {
+    /// The envelope sender as sent (`""` for `<>`).
+    pub sender: &'a str,
+    /// The message bytes, CRLF line ends.
+    pub data: &'a [u8],
+    /// The logged size, offered as `SIZE=`.
+    pub size: u64,
+}
+
 enum Attempt {
     /// This host settled the recipients' fate.
     Done(Vec<Outcome>),
@@ -126,17 +142,26 @@ enum Attempt {
     TryNext(Status),
 }
 
-/// Deliver `rcpts` (one domain) to the first usable host of `hosts`.
+/// The address of an `[a.b.c.d]` host name.
+fn literal(name: &str) -> Option<IpAddr> {
+    name.strip_prefix('[')?.strip_suffix(']')?.parse().ok()
+}
+
+/// Deliver `rcpts` (one route) to the first usable host of `hosts`.
 pub async fn deliver_to_hosts(
     ctx: &DeliveryContext,
-    entry: &QueueEntry,
+    t: &Transfer<'_>,
     hosts: &[MxHost],
     rcpts: &[Recipient],
 ) -> Vec<Outcome> {
     let mut last: Option<Status> = None;
     let mut unknown_host: Option<String> = None;
     for host in hosts {
-        let ips = match ctx.resolver.a(&host.name).await {
+        let looked_up = match literal(&host.name) {
+            Some(ip) => Ok(vec![ip]),
+            None => ctx.resolver.a(&host.name).await,
+        };
+        let ips = match looked_up {
             Ok(ips) => ips,
             Err(DnsError::NotFound | DnsError::NoData) => {
                 unknown_host = Some(host.name.clone());
@@ -152,7 +177,7 @@ pub async fn deliver_to_hosts(
             }
         };
         for ip in ips {
-            match session(ctx, entry, &host.name, ip, rcpts).await {
+            match session(ctx, t, &host.name, ip, rcpts).await {
                 Attempt::Done(outcomes) => return outcomes,
                 Attempt::TryNext(status) => last = Some(status),
             }
@@ -169,8 +194,9 @@ pub async fn deliver_to_hosts(
 }
 
 /// One SMTP session with one address of one host.
-async fn session(ctx: &DeliveryContext, entry: &QueueEntry, host: &str, ip: IpAddr, rcpts: &[Recipient]) -> Attempt {
-    let relay = Some(format!("{host}. [{ip}]"));
+async fn session(ctx: &DeliveryContext, t: &Transfer<'_>, host: &str, ip: IpAddr, rcpts: &[Recipient]) -> Attempt {
+    // `name. [ip]`, or `[ip] [ip]` for an address literal (spec §6.3).
+    let relay = Some(if host.starts_with('[') { format!("{host} [{ip}]") } else { format!("{host}. [{ip}]") });
     let target = ctx.net.smtp_target(ip);
     let rec = TranscriptRecorder::new(format!("{} -> {host}", ctx.hostname));
     ctx.transcripts.lock().unwrap().push(rec.clone());
@@ -216,8 +242,8 @@ async fn session(ctx: &DeliveryContext, entry: &QueueEntry, host: &str, ip: IpAd
         return Attempt::TryNext(Status::from_reply(&ehlo, relay));
     }
 
-    let size = if offers_size { format!(" SIZE={}", entry.size) } else { String::new() };
-    let mail = match c.command(&format!("MAIL From:<{}>{size}", entry.sender)).await {
+    let size = if offers_size { format!(" SIZE={}", t.size) } else { String::new() };
+    let mail = match c.command(&format!("MAIL From:<{}>{size}", t.sender)).await {
         Ok(r) => r,
         Err(e) => return Attempt::TryNext(io_fail(&e)),
     };
@@ -252,7 +278,7 @@ async fn session(ctx: &DeliveryContext, entry: &QueueEntry, host: &str, ip: IpAd
         return Attempt::Done(outcomes);
     }
     let status = match c.command("DATA").await {
-        Ok(r) if r.code == 354 => match c.send_message(&entry.data).await {
+        Ok(r) if r.code == 354 => match c.send_message(t.data).await {
             Ok(r) if r.is_positive() => Status::sent(&sent_text(&r), relay.clone()),
             Ok(r) => Status::from_reply(&r, relay.clone()),
             Err(e) => io_fail(&e),

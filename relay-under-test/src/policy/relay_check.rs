@@ -1,12 +1,19 @@
-//! The default anti-relay check, Sendmail 8.9+ `check_rcpt` (spec §3.1, §3.6, §4.1).
+//! The anti-relay check, Sendmail 8.9+ `check_rcpt` (spec §3.1, §3.6, §4.1, §4.2).
 //!
-//! Talks to nothing: a pure function of the recipient, the client's lab
-//! address and the profile. Exactly two flows are allowed on an
-//! Internet-facing relay: mail *to* our domains and mail *from* our networks;
-//! anything else is refused as relaying. Outbound legitimacy is decided by
-//! the connecting address, never by the (forgeable) sender.
+//! Talks to nothing: a pure function of the recipient, the client and the
+//! profile. Exactly two flows are allowed on an Internet-facing relay: mail
+//! *to* our domains and mail *from* our networks; anything else is refused
+//! as relaying. Outbound legitimacy is decided by the connecting address (or
+//! an explicit `Connect:` entry), never by the (forgeable) sender.
+//!
+//! Before deciding, relay tricks are undone (`ParseRecipient`, spec §4.2): a
+//! local part that hides another destination behind one of our names —
+//! `user%elsewhere@ourdomain`, `elsewhere!user@ourdomain`,
+//! `"user@elsewhere"@ourdomain`, `<@ourdomain:user@elsewhere>` — is
+//! rechecked as that destination.
 
-use crate::profile::{ProfileError, RelayEntry, RelayProfile};
+use crate::policy::access_db::{AccessAction, AccessDb};
+use crate::profile::{DelayChecks, ProfileError, RelayEntry, RelayProfile};
 use std::net::IpAddr;
 
 /// What to do with one `RCPT TO:`.
@@ -14,13 +21,15 @@ use std::net::IpAddr;
 pub enum RcptVerdict {
     /// No `@domain`: refused, `553 5.5.4 ... Domain name required`.
     Unqualified,
-    /// The domain is this host (`$j` or `local_host_names`): local delivery.
+    /// The domain is this host (`$j`, `local_host_names`, `[our address]`): local delivery.
     Local,
-    /// The domain is, or is below, a relay_domains domain (the entry given).
+    /// The domain may be relayed to: a relay_domains domain, `$m` under
+    /// `relay_entire_domain`, or a `To:` RELAY entry (which one is given).
     RelayTo(String),
-    /// The client's address is in a relay_domains IP prefix (the prefix given).
+    /// The client may relay anywhere: a relay_domains prefix, a `Connect:`
+    /// RELAY entry, `relay_entire_domain` or `promiscuous_relay` (which one is given).
     RelayFrom(String),
-    /// Neither: `550 5.7.1 ... Relaying denied`.
+    /// None of these: `550 5.7.1 ... Relaying denied`.
     Denied,
 }
 
@@ -31,13 +40,23 @@ impl RcptVerdict {
     }
 }
 
-/// The parts of the profile the check needs, parsed once.
+/// The relay policy: the parts of the profile the checks need, parsed once.
 #[derive(Debug, Clone)]
 pub struct RelayPolicy {
     local_names: Vec<String>,
     relay_domains: Vec<String>,
     relay_prefixes: Vec<Vec<u8>>,
     hosts_only: bool,
+    promiscuous: bool,
+    /// `$m` when `relay_entire_domain` is on.
+    entire_domain: Option<String>,
+    pub(crate) access: AccessDb,
+    pub(crate) delay_checks: DelayChecks,
+    pub(crate) blacklist_recipients: bool,
+    pub(crate) accept_unqualified_senders: bool,
+    pub(crate) accept_unresolvable_domains: bool,
+    pub(crate) greet_pause: u64,
+    pub(crate) hostname: String,
 }
 
 fn norm(d: &str) -> String {
@@ -50,6 +69,57 @@ pub fn domain_of(addr: &str) -> Option<String> {
     let (_, d) = addr.rsplit_once('@')?;
     let d = norm(d);
     (!d.is_empty()).then_some(d)
+}
+
+/// `"a@b"` → `a@b` (Sendmail's `dequote` map: quotes and backslashes go).
+fn dequote(local: &str) -> String {
+    let Some(inner) = local.strip_prefix('"').and_then(|l| l.strip_suffix('"')) else {
+        return local.to_string();
+    };
+    let mut out = String::new();
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            out.extend(chars.next());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The `$=O` operators: characters that route inside a local part.
+fn has_route_operator(local: &str) -> bool {
+    local.contains(['@', '%', '!'])
+}
+
+/// A local part that routes elsewhere, as an address (ruleset 3): the last
+/// `%` becomes `@` (`user%site` → `user@site`), and a bang path names its
+/// first host (`site!user` → `user@site`).
+fn focus(local: &str) -> String {
+    if local.contains('@') {
+        return local.to_string();
+    }
+    if let Some((user, site)) = local.rsplit_once('%') {
+        return format!("{user}@{site}");
+    }
+    if let Some((site, user)) = local.split_once('!') {
+        return format!("{user}@{site}");
+    }
+    local.to_string()
+}
+
+/// A source route `@a,@b:user@c` → the %-hack form `user%c%b@a` (`CanonAddr`).
+fn route_to_percent(addr: &str) -> Option<String> {
+    let rest = addr.strip_prefix('@')?;
+    let (route, mailbox) = rest.split_once(':')?;
+    let hosts: Vec<&str> = route.split(',').map(|h| h.trim().trim_start_matches('@')).collect();
+    let (first, others) = hosts.split_first()?;
+    let mut local = mailbox.replace('@', "%");
+    for h in others.iter().rev() {
+        local = format!("{local}%{h}");
+    }
+    Some(format!("{local}@{first}"))
 }
 
 impl RelayPolicy {
@@ -65,7 +135,37 @@ impl RelayPolicy {
                 RelayEntry::IpPrefix(o) => relay_prefixes.push(o),
             }
         }
-        Ok(RelayPolicy { local_names, relay_domains, relay_prefixes, hosts_only: p.relay_hosts_only })
+        let entire_domain = if p.relay_entire_domain { p.our_domain() } else { None };
+        if let Some(m) = &entire_domain {
+            if !m.contains('.') {
+                // [L] MAPS note: a two-label host name makes "our domain" a TLD.
+                tracing::warn!(
+                    "relay_entire_domain: our domain is {m:?}, a top-level domain: this relays for all of it"
+                );
+            }
+        }
+        Ok(RelayPolicy {
+            local_names,
+            relay_domains,
+            relay_prefixes,
+            hosts_only: p.relay_hosts_only,
+            promiscuous: p.promiscuous_relay,
+            entire_domain,
+            access: p.access_db()?,
+            delay_checks: p.delay_checks,
+            blacklist_recipients: p.blacklist_recipients,
+            accept_unqualified_senders: p.accept_unqualified_senders,
+            accept_unresolvable_domains: p.accept_unresolvable_domains,
+            greet_pause: p.greet_pause,
+            hostname: norm(&p.hostname),
+        })
+    }
+
+    /// The relay's own address: `user@[ip]` is local (class `$=w` holds
+    /// `[ip]` for each of the host's addresses).
+    pub fn with_own_address(mut self, ip: IpAddr) -> RelayPolicy {
+        self.local_names.push(format!("[{ip}]"));
+        self
     }
 
     /// Whether `domain` is one of this host's own names.
@@ -74,36 +174,106 @@ impl RelayPolicy {
         self.local_names.contains(&d)
     }
 
-    /// Decide on recipient `rcpt` (brackets stripped) from a client at lab address `client`.
-    pub fn check_rcpt(&self, rcpt: &str, client: IpAddr) -> RcptVerdict {
-        let Some(domain) = domain_of(rcpt) else {
-            return RcptVerdict::Unqualified;
+    /// The access database.
+    pub fn access(&self) -> &AccessDb {
+        &self.access
+    }
+
+    /// A relay_domains domain (or `$m`) that `domain` is, or is below.
+    fn relay_domain(&self, domain: &str) -> Option<String> {
+        let below = |r: &str| {
+            domain.len() > r.len() && domain.ends_with(r) && domain.as_bytes()[domain.len() - r.len() - 1] == b'.'
         };
-        if self.is_local(&domain) {
-            return RcptVerdict::Local;
-        }
         for r in &self.relay_domains {
-            let below = !self.hosts_only
-                && domain.len() > r.len()
-                && domain.ends_with(r.as_str())
-                && domain.as_bytes()[domain.len() - r.len() - 1] == b'.';
-            if domain == *r || below {
-                return RcptVerdict::RelayTo(r.clone());
+            if domain == r || (!self.hosts_only && below(r)) {
+                return Some(r.clone());
             }
+        }
+        // relay_entire_domain: `$* $=m`, always with subdomains.
+        let m = self.entire_domain.as_deref()?;
+        (domain == m || below(m)).then(|| m.to_string())
+    }
+
+    /// Why mail for `domain` may be relayed, if it may.
+    fn relay_to(&self, domain: &str) -> Option<String> {
+        self.relay_domain(domain).or_else(|| self.access.relay_to(domain, self.hosts_only).map(|k| format!("To:{k}")))
+    }
+
+    /// `ParseRecipient`: strip our names and relayable domains off a local
+    /// part that routes further, until the real destination shows.
+    pub fn real_destination(&self, rcpt: &str) -> String {
+        let mut addr = rcpt.trim().to_string();
+        if let Some(p) = route_to_percent(&addr) {
+            addr = p;
+        }
+        for _ in 0..16 {
+            let Some((local, domain)) = addr.rsplit_once('@') else { break };
+            let local = dequote(local);
+            let domain = norm(domain);
+            let ours = self.is_local(&domain) || self.relay_to(&domain).is_some();
+            if !(ours && has_route_operator(&local)) {
+                break;
+            }
+            addr = focus(&local);
+        }
+        addr
+    }
+
+    /// Why the client may relay anywhere, if it may (`Relay_ok`).
+    fn client_may_relay(&self, client: IpAddr, name: Option<&str>) -> Option<String> {
+        if self.promiscuous {
+            return Some("promiscuous_relay".into());
         }
         let v4 = match client {
             IpAddr::V4(v4) => Some(v4),
             IpAddr::V6(v6) => v6.to_ipv4_mapped(),
         };
         if let Some(v4) = v4 {
-            let octets = v4.octets();
             for p in &self.relay_prefixes {
-                if octets.starts_with(p) {
-                    return RcptVerdict::RelayFrom(RelayEntry::IpPrefix(p.clone()).to_string());
+                if v4.octets().starts_with(p) {
+                    return Some(RelayEntry::IpPrefix(p.clone()).to_string());
                 }
             }
         }
-        RcptVerdict::Denied
+        if self.access.client_address(client) == Some(&AccessAction::Relay) {
+            return Some(format!("Connect:{client}"));
+        }
+        if self.is_local(&format!("[{client}]")) {
+            return Some(format!("[{client}]"));
+        }
+        let name = norm(name?);
+        if self.is_local(&name) {
+            return Some(name);
+        }
+        if let Some(m) = &self.entire_domain {
+            if name == *m || name.ends_with(&format!(".{m}")) {
+                return Some(m.clone());
+            }
+        }
+        (self.access.client_name(&name) == Some(&AccessAction::Relay)).then(|| format!("Connect:{name}"))
+    }
+
+    /// Decide on recipient `rcpt` (brackets stripped) from a client at lab address `client`.
+    pub fn check_rcpt(&self, rcpt: &str, client: IpAddr) -> RcptVerdict {
+        self.check_rcpt_from(rcpt, client, None)
+    }
+
+    /// Decide on `rcpt` from a client at `client` whose PTR name is `name`.
+    pub fn check_rcpt_from(&self, rcpt: &str, client: IpAddr, name: Option<&str>) -> RcptVerdict {
+        let dest = self.real_destination(rcpt);
+        let Some(domain) = domain_of(&dest) else {
+            return RcptVerdict::Unqualified;
+        };
+        if self.is_local(&domain) {
+            return RcptVerdict::Local;
+        }
+        if let Some(why) = self.relay_to(&domain) {
+            return RcptVerdict::RelayTo(why);
+        }
+        match self.client_may_relay(client, name) {
+            Some(why) => RcptVerdict::RelayFrom(why),
+            None => RcptVerdict::Denied,
+        }
     }
 }
 
@@ -111,11 +281,16 @@ impl RelayPolicy {
 mod tests {
     use super::*;
 
-    fn policy(domains: &[&str]) -> RelayPolicy {
+    fn policy_with(domains: &[&str], f: impl FnOnce(&mut RelayProfile)) -> RelayPolicy {
         let mut p = RelayProfile::new("external.sysiphus.com");
         p.local_host_names = vec!["mail.sysiphus.com".into()];
         p.relay_domains = domains.iter().map(|s| s.to_string()).collect();
-        RelayPolicy::from_profile(&p).unwrap()
+        f(&mut p);
+        RelayPolicy::from_profile(&p).unwrap().with_own_address("198.51.100.25".parse().unwrap())
+    }
+
+    fn policy(domains: &[&str]) -> RelayPolicy {
+        policy_with(domains, |_| {})
     }
 
     fn ip(s: &str) -> IpAddr {
@@ -147,20 +322,95 @@ mod tests {
         let c = ip("203.0.113.66");
         assert_eq!(p.check_rcpt("root@external.sysiphus.com", c), RcptVerdict::Local);
         assert_eq!(p.check_rcpt("root@MAIL.sysiphus.com", c), RcptVerdict::Local);
+        assert_eq!(p.check_rcpt("root@[198.51.100.25]", c), RcptVerdict::Local);
+        assert_eq!(p.check_rcpt("root@[198.51.100.26]", c), RcptVerdict::Denied);
         assert_eq!(p.check_rcpt("root", c), RcptVerdict::Unqualified);
         assert_eq!(p.check_rcpt("root@", c), RcptVerdict::Unqualified);
-        // The percent hack ends at our own name: local, not relayed.
-        assert_eq!(p.check_rcpt("user%victim.com@external.sysiphus.com", c), RcptVerdict::Local);
+    }
+
+    #[test]
+    fn relay_tricks_are_rechecked_as_their_real_destination() {
+        let p = policy(&["sysiphus.com"]);
+        let c = ip("203.0.113.66");
+        for trick in [
+            "victim%elsewhere.com@sysiphus.com",
+            "victim%elsewhere.com@external.sysiphus.com",
+            "victim%elsewhere.com@[198.51.100.25]",
+            "elsewhere.com!victim@sysiphus.com",
+            "@sysiphus.com:victim@elsewhere.com",
+            "@external.sysiphus.com,@sysiphus.com:victim@elsewhere.com",
+            "\"victim@elsewhere.com\"@sysiphus.com",
+            "\"victim%elsewhere.com\"@sysiphus.com",
+            "victim%elsewhere.com%sysiphus.com@sysiphus.com",
+            "victim@sysiphus.com@elsewhere.com",
+        ] {
+            assert_eq!(p.check_rcpt(trick, c), RcptVerdict::Denied, "{trick}");
+        }
+        assert_eq!(p.real_destination("victim%elsewhere.com@sysiphus.com"), "victim@elsewhere.com");
+        assert_eq!(p.real_destination("elsewhere.com!victim@sysiphus.com"), "victim@elsewhere.com");
+        assert_eq!(p.real_destination("@sysiphus.com:victim@elsewhere.com"), "victim@elsewhere.com");
+        // A hidden destination that is ours is fine.
+        assert_eq!(p.check_rcpt("john%eng.sysiphus.com@sysiphus.com", c), RcptVerdict::RelayTo("sysiphus.com".into()));
+        // Not our host: nothing is stripped, the outer domain decides.
+        assert_eq!(p.real_destination("a%b@elsewhere.com"), "a%b@elsewhere.com");
+        // A client that may relay may use them all.
+        let inside = policy(&["sysiphus.com", "10.1.1"]);
+        assert!(inside.check_rcpt("victim%elsewhere.com@sysiphus.com", ip("10.1.1.9")).relays());
     }
 
     #[test]
     fn relay_hosts_only_matches_exact_names() {
-        let mut prof = RelayProfile::new("external.sysiphus.com");
-        prof.relay_domains = vec!["other.com".into()];
-        prof.relay_hosts_only = true;
-        let p = RelayPolicy::from_profile(&prof).unwrap();
+        let p = policy_with(&["other.com"], |p| {
+            p.relay_hosts_only = true;
+            p.access = vec!["To:friend.example RELAY".into()];
+        });
         let c = ip("203.0.113.66");
         assert!(p.check_rcpt("a@other.com", c).relays());
         assert_eq!(p.check_rcpt("a@sub.other.com", c), RcptVerdict::Denied);
+        assert!(p.check_rcpt("a@friend.example", c).relays());
+        assert_eq!(p.check_rcpt("a@sub.friend.example", c), RcptVerdict::Denied);
+    }
+
+    #[test]
+    fn access_relay_entries() {
+        let p = policy_with(&[], |p| {
+            p.access = vec![
+                "To:friend.domain RELAY".into(),
+                "192.168.2 RELAY".into(),
+                "Connect:gw.partner.example RELAY".into(),
+                "Connect:10.9 OK".into(),
+            ]
+        });
+        let c = ip("203.0.113.66");
+        assert_eq!(p.check_rcpt("x@mx.friend.domain", c), RcptVerdict::RelayTo("To:friend.domain".into()));
+        assert_eq!(
+            p.check_rcpt("x@deer-run.com", ip("192.168.2.5")),
+            RcptVerdict::RelayFrom("Connect:192.168.2.5".into())
+        );
+        assert_eq!(
+            p.check_rcpt_from("x@deer-run.com", c, Some("gw.partner.example")),
+            RcptVerdict::RelayFrom("Connect:gw.partner.example".into())
+        );
+        // OK accepts a client but grants no relaying.
+        assert_eq!(p.check_rcpt("x@deer-run.com", ip("10.9.1.1")), RcptVerdict::Denied);
+    }
+
+    #[test]
+    fn promiscuous_and_entire_domain() {
+        let p = policy_with(&[], |p| p.promiscuous_relay = true);
+        assert_eq!(
+            p.check_rcpt("x@deer-run.com", ip("203.0.113.66")),
+            RcptVerdict::RelayFrom("promiscuous_relay".into())
+        );
+        assert_eq!(p.check_rcpt("root@external.sysiphus.com", ip("203.0.113.66")), RcptVerdict::Local);
+        let p = policy_with(&[], |p| p.relay_entire_domain = true);
+        let c = ip("203.0.113.66");
+        assert_eq!(p.check_rcpt("x@eng.sysiphus.com", c), RcptVerdict::RelayTo("sysiphus.com".into()));
+        assert_eq!(p.check_rcpt("x@deer-run.com", c), RcptVerdict::Denied);
+        assert_eq!(
+            p.check_rcpt_from("x@deer-run.com", c, Some("ws7.sysiphus.com")),
+            RcptVerdict::RelayFrom("sysiphus.com".into())
+        );
+        assert_eq!(p.check_rcpt_from("x@deer-run.com", c, Some("sysiphus.com.evil.example")), RcptVerdict::Denied);
     }
 }

@@ -8,8 +8,9 @@
 
 use crate::activity::Activity;
 use crate::deliver::{self, DeliveryContext};
+use crate::policy::SenderDomain;
 use crate::queue::MailQueue;
-use crate::routing::Resolver;
+use crate::routing::{DnsError, Resolver};
 use crate::smtp::session::{ClientInfo, Outcome, Session, SessionConfig, MAX_MESSAGE_SIZE};
 use lab_core::codec::{self, CodecError};
 use lab_core::{AddressMap, Reply};
@@ -155,6 +156,23 @@ async fn skip_line<R: tokio::io::AsyncBufRead + Unpin>(r: &mut R) -> bool {
     }
 }
 
+/// Whether `domain` has an A or an MX record (Sendmail's `resolve` map):
+/// NXDOMAIN or no records → does not exist; SERVFAIL or timeout → try later.
+async fn sender_domain(resolver: &dyn Resolver, domain: &str) -> SenderDomain {
+    let mut temp = false;
+    match tokio::time::timeout(PTR_TIMEOUT, resolver.a(domain)).await {
+        Ok(Ok(addrs)) if !addrs.is_empty() => return SenderDomain::Resolves,
+        Ok(Err(DnsError::NotFound)) => return SenderDomain::DoesNotExist,
+        Ok(Ok(_)) | Ok(Err(DnsError::NoData)) => {}
+        _ => temp = true,
+    }
+    match tokio::time::timeout(PTR_TIMEOUT, resolver.mx(domain)).await {
+        Ok(Ok(mx)) if !mx.is_empty() => SenderDomain::Resolves,
+        Ok(Ok(_)) | Ok(Err(DnsError::NotFound | DnsError::NoData)) if !temp => SenderDomain::DoesNotExist,
+        _ => SenderDomain::TempFail,
+    }
+}
+
 /// One connection, start to end.
 async fn serve(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
     let pid = shared.next_pid.fetch_add(1, Ordering::Relaxed) % 1_000_000;
@@ -166,10 +184,27 @@ async fn serve(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
     let mut session = Session::new(shared.cfg.clone(), ClientInfo { ip, name }, pid);
     let host = shared.cfg.profile.hostname.clone();
     stream.set_nodelay(true).ok();
+    // greet_pause (spec §9.2): a client that talks before the greeting is a slammer.
+    let pause = session.greet_pause();
+    if !pause.is_zero() {
+        let mut probe = [0u8; 1];
+        tokio::select! {
+            _ = stopped(shared.shutdown.clone()) => return,
+            res = tokio::time::timeout(pause, stream.peek(&mut probe)) => {
+                if matches!(res, Ok(Ok(n)) if n > 0) {
+                    session.pre_greeting_traffic();
+                }
+            }
+        }
+    }
     let (r, mut w) = stream.into_split();
     let mut reader = BufReader::new(r);
     if send(&mut w, &session.greeting()).await.is_err() {
         session.lost_input(false);
+        return;
+    }
+    if session.closes_after_greeting() {
+        let _ = w.shutdown().await;
         return;
     }
     loop {
@@ -201,6 +236,11 @@ async fn serve(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
             }
             Read::Got(Ok(line)) => line,
         };
+        // check_mail needs to know whether the sender's domain resolves (spec §3.10).
+        if let Some(domain) = session.sender_domain_to_resolve(&line) {
+            let status = sender_domain(shared.resolver.as_ref(), &domain).await;
+            session.note_sender_domain(domain, status);
+        }
         let reply = match session.handle_line(&line) {
             Outcome::Reply(r) => r,
             Outcome::Close(r) => {

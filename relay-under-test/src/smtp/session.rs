@@ -13,11 +13,15 @@ use crate::policy::{RcptVerdict, RelayPolicy};
 use crate::profile::RelayProfile;
 use crate::queue::{QueueEntry, Recipient};
 use crate::queue_id::QueueIdGen;
+use crate::routing::Router;
 use lab_core::command::{self, Command};
 use lab_core::envelope::strip_path;
 use lab_core::{Reply, SharedClock};
 use std::net::IpAddr;
 use std::sync::Arc;
+
+mod checks;
+mod identity;
 
 /// Largest message accepted (`MaxMessageSize` is unset in the course's
 /// configs; this only bounds memory).
@@ -35,6 +39,8 @@ pub struct SessionConfig {
     pub zone: Zone,
     /// Its relay policy, parsed.
     pub policy: RelayPolicy,
+    /// Its routing and address tables, parsed (RCPT refusals, spec §3.1).
+    pub router: Arc<Router>,
     /// The lab clock.
     pub clock: SharedClock,
     /// The relay log.
@@ -74,6 +80,8 @@ struct Transaction {
     sender_typed: String,
     sender: String,
     rcpts: Vec<Recipient>,
+    /// A check said DISCARD: accept, deliver nothing (spec §4.4).
+    discard: bool,
 }
 
 /// One SMTP session's state.
@@ -87,6 +95,8 @@ pub struct Session {
     last_cmd: Option<&'static str>,
     issued_mail: bool,
     bad_commands: u32,
+    /// Policy state: null session, DISCARD, the sender's DNS answer.
+    checks: checks::SessionChecks,
 }
 
 fn r(code: u16, text: impl Into<String>) -> Outcome {
@@ -109,7 +119,7 @@ fn unknown_param<'a>(params: &'a [String], known: &[&str]) -> Option<&'a str> {
 impl Session {
     /// A session for `client`, run by pseudo-process `pid`.
     pub fn new(cfg: Arc<SessionConfig>, client: ClientInfo, pid: u32) -> Session {
-        Session {
+        let mut s = Session {
             cfg,
             client,
             ids: QueueIdGen::new(pid),
@@ -118,7 +128,10 @@ impl Session {
             last_cmd: None,
             issued_mail: false,
             bad_commands: 0,
-        }
+            checks: checks::SessionChecks::default(),
+        };
+        s.connect_checks();
+        s
     }
 
     /// The pseudo-pid in this session's log lines and queue ids.
@@ -144,13 +157,9 @@ impl Session {
         self.cfg.log.log(self.pid(), self.qid(), text);
     }
 
-    /// `220 $j ESMTP Sendmail $v/$Z; $b` (spec §2.2).
+    /// `220 $j ESMTP Sendmail $v/$Z; $b`, or `smtp_login_msg` (spec §2.2).
     pub fn greeting(&self) -> Reply {
-        let p = &self.cfg.profile;
-        Reply::new(
-            220,
-            format!("{} ESMTP Sendmail {}; {}", p.hostname, p.version, self.cfg.zone.rfc2822(self.cfg.clock.now())),
-        )
+        self.login_greeting()
     }
 
     /// Handle one command line (without CRLF).
@@ -161,11 +170,18 @@ impl Session {
         if !matches!(cmd, Command::Unknown(_)) {
             self.last_cmd = Some(cmd.name());
         }
+        self.checks.line = line.trim().to_string();
         self.handle(cmd)
     }
 
     /// Handle one parsed command.
     pub fn handle(&mut self, cmd: Command) -> Outcome {
+        if matches!(cmd, Command::Mail { .. } | Command::Vrfy(_) | Command::Expn(_) | Command::Etrn(_)) {
+            self.issued_mail = true;
+        }
+        if let Some(refused) = self.null_server(&cmd) {
+            return refused;
+        }
         match cmd {
             Command::Helo(d) => self.hello(Proto::Smtp, first_word(d)),
             Command::Ehlo(d) => self.hello(Proto::Esmtp, first_word(d)),
@@ -181,17 +197,11 @@ impl Session {
                 self.end_of_session();
                 Outcome::Close(Reply::new(221, format!("2.0.0 {} closing connection", self.host())))
             }
-            Command::Vrfy(_) => {
-                self.issued_mail = true;
-                r(252, "2.5.2 Cannot VRFY user; try RCPT to attempt delivery (or try finger)")
-            }
-            Command::Expn(_) | Command::Etrn(_) => {
-                self.issued_mail = true;
-                r(502, "5.7.0 Sorry, we do not allow this operation")
-            }
-            // VERB, EXPN and ETRN are not offered in EHLO (the course's
-            // external relay posture, `noexpn,noverb,noetrn`).
-            Command::Verb => r(502, "5.7.0 Verbose unavailable"),
+            // As `privacy_flags` allow (spec §2.3, §9.8).
+            Command::Vrfy(arg) => self.verify(true, &arg),
+            Command::Expn(arg) => self.verify(false, &arg),
+            Command::Etrn(arg) => self.etrn(&arg),
+            Command::Verb => self.verb(),
             Command::Help(_) => Outcome::Reply(Reply::multi(
                 214,
                 vec![
@@ -233,18 +243,11 @@ impl Session {
         self.helo = Some((proto, arg));
         match proto {
             Proto::Smtp => r(250, first),
-            Proto::Esmtp => Outcome::Reply(Reply::multi(
-                250,
-                vec![
-                    first,
-                    "ENHANCEDSTATUSCODES".into(),
-                    "PIPELINING".into(),
-                    "8BITMIME".into(),
-                    "SIZE".into(),
-                    "DSN".into(),
-                    "HELP".into(),
-                ],
-            )),
+            Proto::Esmtp => {
+                let mut lines = vec![first];
+                lines.extend(self.ehlo_keywords());
+                Outcome::Reply(Reply::multi(250, lines))
+            }
         }
     }
 
@@ -255,18 +258,19 @@ impl Session {
         if self.txn.is_some() {
             return r(503, "5.5.0 Sender already specified");
         }
-        self.issued_mail = true;
         let sender = strip_path(&path).to_string();
-        if !sender.is_empty() && !sender.contains('@') {
-            // accept_unqualified_senders is off (spec §3.5).
-            return r(553, format!("5.5.4 {path}... Domain name required for sender address {sender}"));
-        }
         if let Some(k) = unknown_param(&params, MAIL_PARAMS) {
             return r(555, format!("5.5.4 {k} parameter unrecognized"));
         }
-        // Sendmail assigns the queue id when the envelope starts (spec §6.5).
+        // Sendmail assigns the queue id when the envelope starts (spec §6.5),
+        // so a check_mail refusal is logged under it.
         let qid = self.ids.next_id(self.cfg.clock.now());
-        self.txn = Some(Transaction { qid, sender_typed: path.clone(), sender, rcpts: Vec::new() });
+        // check_mail: access From:, unqualified and unresolvable senders (spec §4.6).
+        let discard = match self.mail_checks(&path, &sender, &qid) {
+            Ok(discard) => discard,
+            Err(refused) => return refused,
+        };
+        self.txn = Some(Transaction { qid, sender_typed: path.clone(), sender, rcpts: Vec::new(), discard });
         r(250, format!("2.1.0 {path}... Sender ok"))
     }
 
@@ -281,22 +285,41 @@ impl Session {
         if let Some(k) = unknown_param(&params, RCPT_PARAMS) {
             return r(555, format!("5.5.4 {k} parameter unrecognized"));
         }
-        match self.cfg.policy.check_rcpt(&addr, self.client.ip) {
+        // Routing first (spec §3.1): `error:` entries, unknown local users and
+        // alias loops are refused before the relay check.
+        let addr = self.cfg.router.qualify_rcpt(&addr);
+        // A relay trick that hides a destination we may not relay to is refused
+        // as relaying before routing reads the hidden part (spec §4.2).
+        if let Some(denied) = self.relay_trick(&path, &addr) {
+            return denied;
+        }
+        if let Some(refusal) = self.cfg.router.refusal(&addr) {
+            self.log(&refusal.log_text(&path));
+            return Outcome::Reply(refusal.reply(&path));
+        }
+        // check_rcpt (spec §4): blacklist_recipients, the relay decision,
+        // then under delay_checks the sender and client checks.
+        let local = crate::policy::relay_check::domain_of(&addr).is_none_or(|d| self.cfg.policy.is_local(&d));
+        if let Some(refused) = self.rcpt_access(&path, &addr, local) {
+            return refused;
+        }
+        let verdict = match self.cfg.policy.check_rcpt_from(&addr, self.client.ip, self.client.name.as_deref()) {
+            // virtuser_domains and domaintable domains are ours (spec §3.7, §3.8).
+            RcptVerdict::Denied if self.cfg.router.is_ours(&addr) => RcptVerdict::Local,
+            v => v,
+        };
+        if matches!(verdict, RcptVerdict::Local | RcptVerdict::RelayTo(_) | RcptVerdict::RelayFrom(_)) {
+            if let Some(refused) = self.rcpt_delayed(&path, &addr, local) {
+                return refused;
+            }
+        }
+        match verdict {
             RcptVerdict::Unqualified => r(553, format!("5.5.4 {path}... Domain name required")),
             RcptVerdict::Local => {
-                // No local mailboxes on this relay yet.
-                let text = format!("5.1.1 {path}... User unknown");
-                self.log(&format!("{path}... User unknown"));
-                r(550, text)
+                self.txn.as_mut().expect("checked above").rcpts.push(Recipient { typed: path.clone(), addr });
+                r(250, format!("2.1.5 {path}... Recipient ok"))
             }
-            RcptVerdict::Denied => {
-                let text = format!("5.7.1 {path}... Relaying denied");
-                self.log(&format!(
-                    "ruleset=check_rcpt, arg1=<{addr}>, relay={}, reject=550 {text}",
-                    self.client.relay()
-                ));
-                r(550, text)
-            }
+            RcptVerdict::Denied => self.refuse_rcpt(&checks::relaying_denied(), &path),
             RcptVerdict::RelayTo(_) | RcptVerdict::RelayFrom(_) => {
                 self.txn.as_mut().expect("checked above").rcpts.push(Recipient { typed: path.clone(), addr });
                 r(250, format!("2.1.5 {path}... Recipient ok"))
@@ -328,13 +351,12 @@ impl Session {
                 None,
             );
         }
-        let hops = intake::hop_count(raw);
+        // MaxHopCount (spec §5.6): trace headers, plus one per alias level.
+        let depth = txn.rcpts.iter().map(|r| self.cfg.router.alias_depth(&r.addr)).max().unwrap_or(0);
+        let hops = intake::hop_count(raw) + depth as usize;
         if hops > p.max_hop_count as usize {
-            // MaxHopCount (spec §5.6): refuse rather than loop on.
-            let text = format!(
-                "5.4.6 Too many hops {hops} ({} max): from {} via {}, to {}",
-                p.max_hop_count, txn.sender_typed, p.hostname, txn.rcpts[0].typed
-            );
+            let via = self.client.name.clone().unwrap_or_else(|| format!("[{}]", self.client.ip));
+            let text = intake::too_many_hops(hops, p.max_hop_count, &txn.sender_typed, &via, &txn.rcpts[0].typed);
             log(&format!("SYSERR(root): 554 {text}"));
             return (Reply::new(554, text), None);
         }
@@ -352,10 +374,17 @@ impl Session {
             rcpts_typed: &typed,
             now,
             zone: &self.cfg.zone,
+            auth_warnings: &[],
         };
         let prepared = intake::prepare(&intake, raw);
         let size = intake::logged_size(raw);
         let relay = self.client.relay();
+        // DISCARD (spec §4.4): `sendall` logs "discarded", the arrival line
+        // follows, and nothing is queued.
+        let discard = txn.discard || self.checks.discard;
+        if discard {
+            log("discarded");
+        }
         log(&FromLine {
             from: &txn.sender_typed,
             size,
@@ -368,6 +397,9 @@ impl Session {
         }
         .render());
         let reply = Reply::new(250, format!("2.0.0 {} Message accepted for delivery", txn.qid));
+        if discard {
+            return (reply, None);
+        }
         let entry = QueueEntry {
             qid: txn.qid,
             pid,
@@ -392,7 +424,8 @@ impl Session {
 
     /// The session ended normally (QUIT).
     fn end_of_session(&mut self) {
-        if !self.issued_mail {
+        // Not for a null session (`srvrsmtp.c`: `nullserver == NULL`).
+        if !self.issued_mail && self.checks.null.is_none() {
             self.log(&format!(
                 "{} did not issue MAIL/EXPN/VRFY/ETRN during connection to {}",
                 self.client.relay(),
@@ -407,11 +440,15 @@ impl Session {
             self.log("collect: premature EOM: unexpected close");
         }
         let after = if in_data { "data" } else { self.last_cmd.unwrap_or("startup") };
-        self.log(&format!(
-            "lost input channel from {} to {} after {after}",
-            self.client.relay(),
-            self.cfg.profile.daemon_name
-        ));
+        // At the default LogLevel 9 only a client inside a transaction is
+        // logged (`srvrsmtp.c`: `LogLevel > (gotmail ? 1 : 19)`).
+        if self.txn.is_some() {
+            self.log(&format!(
+                "lost input channel from {} to {} after {after}",
+                self.client.relay(),
+                self.cfg.profile.daemon_name
+            ));
+        }
         self.txn = None;
         self.end_of_session();
     }
@@ -426,19 +463,33 @@ impl Session {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::policy::SenderDomain;
     use chrono::TimeZone;
     use lab_core::clock::FixedClock;
     use pretty_assertions::assert_eq;
 
     fn session(name: Option<&str>, ip: &str) -> (Session, RelayLog) {
+        session_with(name, ip, |_| {})
+    }
+
+    /// The course's external relay (privacy flags of external.mc), adjusted by `f`.
+    fn session_with(name: Option<&str>, ip: &str, f: impl FnOnce(&mut RelayProfile)) -> (Session, RelayLog) {
         let mut p = RelayProfile::new("external.sysiphus.com");
         p.relay_domains = vec!["sysiphus.com".into(), "192.168.2".into()];
         p.timezone = "-0800".into();
+        p.privacy_flags = vec!["noexpn,novrfy,noverb,noetrn,noreceipts".into()];
+        f(&mut p);
         let clock: SharedClock = Arc::new(FixedClock(chrono::Utc.with_ymd_and_hms(2006, 1, 5, 5, 18, 5).unwrap()));
         let zone = p.zone().unwrap();
         let log = RelayLog::new("external", "sm-mta", zone.clone(), clock.clone());
-        let cfg =
-            SessionConfig { policy: RelayPolicy::from_profile(&p).unwrap(), profile: p, zone, clock, log: log.clone() };
+        let cfg = SessionConfig {
+            policy: RelayPolicy::from_profile(&p).unwrap(),
+            router: Arc::new(Router::from_profile(&p).unwrap()),
+            profile: p,
+            zone,
+            clock,
+            log: log.clone(),
+        };
         let client = ClientInfo { ip: ip.parse().unwrap(), name: name.map(str::to_string) };
         (Session::new(Arc::new(cfg), client, 3739), log)
     }
@@ -465,8 +516,177 @@ mod tests {
         assert_eq!(
             text(s.handle_line("EHLO x")),
             "250 external.sysiphus.com Hello [192.168.1.1], pleased to meet you\n250 ENHANCEDSTATUSCODES\n\
-             250 PIPELINING\n250 8BITMIME\n250 SIZE\n250 DSN\n250 HELP"
+             250 PIPELINING\n250 8BITMIME\n250 SIZE\n250 HELP"
         );
+        // Sendmail's default privacy (authwarnings only) offers everything, in 8.13's order.
+        let (mut s, _) = session_with(None, "192.168.1.1", |p| p.privacy_flags = vec!["authwarnings".into()]);
+        assert_eq!(
+            text(s.handle_line("EHLO x")),
+            "250 external.sysiphus.com Hello [192.168.1.1], pleased to meet you\n250 ENHANCEDSTATUSCODES\n\
+             250 PIPELINING\n250 EXPN\n250 VERB\n250 8BITMIME\n250 SIZE\n250 DSN\n250 ETRN\n250 HELP"
+        );
+        // noverb alone drops VERB; noexpn drops both.
+        let (mut s, _) = session_with(None, "192.168.1.1", |p| p.privacy_flags = vec!["noverb".into()]);
+        assert!(text(s.handle_line("EHLO x")).contains("250 EXPN\n250 8BITMIME"));
+    }
+
+    #[test]
+    fn login_message_hides_the_version() {
+        let (s, _) = session_with(None, "192.168.1.1", |p| p.smtp_login_msg = Some("mailer ready".into()));
+        assert_eq!(s.greeting().text(), "220 mailer ESMTP ready");
+        let (s, _) = session_with(None, "192.168.1.1", |p| p.smtp_login_msg = Some("$j ready at $b\nno spam".into()));
+        assert_eq!(
+            s.greeting().text(),
+            "220 external.sysiphus.com ESMTP ready at Wed, 4 Jan 2006 21:18:05 -0800\n220 no spam"
+        );
+    }
+
+    #[test]
+    fn information_commands_follow_the_privacy_flags() {
+        // Refused (external.mc's flags), each logged with [rejected].
+        let (mut s, log) = session(Some("scan.example"), "203.0.113.9");
+        assert_eq!(text(s.handle_line("VERB")), "502 5.7.0 Verbose unavailable");
+        assert_eq!(text(s.handle_line("etrn sysiphus.com")), "502 5.7.0 Sorry, we do not allow this operation");
+        assert_eq!(
+            log.lines(),
+            ["Jan  4 21:18:05 external sm-mta[3739]: NOQUEUE: scan.example [203.0.113.9]: etrn sysiphus.com [rejected]"]
+        );
+        // Allowed (Sendmail's default).
+        let (mut s, log) = session_with(None, "203.0.113.9", |p| p.privacy_flags = vec![]);
+        assert_eq!(text(s.handle_line("VERB")), "250 2.0.0 Verbose mode");
+        assert_eq!(text(s.handle_line("VRFY root")), "550 5.1.1 root... User unknown");
+        assert_eq!(
+            text(s.handle_line("VRFY <x@deer-run.com>")),
+            "252 2.1.5 Cannot VRFY user; try RCPT to attempt delivery (or try finger)"
+        );
+        assert_eq!(text(s.handle_line("EXPN x@deer-run.com")), "250 2.1.5 <x@deer-run.com>");
+        assert_eq!(text(s.handle_line("VRFY")), "501 5.5.2 Argument required");
+        assert_eq!(text(s.handle_line("ETRN")), "500 5.5.2 Parameter required");
+        assert_eq!(text(s.handle_line("ETRN sysiphus.com")), "250 2.0.0 Queuing for node sysiphus.com started");
+        assert!(log.lines().iter().any(|l| l.ends_with("NOQUEUE: [203.0.113.9]: VRFY root")), "{:#?}", log.lines());
+        assert!(log.lines().iter().any(|l| l.ends_with("NOQUEUE: [203.0.113.9]: ETRN sysiphus.com")));
+        // goaway also wants HELO first.
+        let (mut s, _) = session_with(None, "203.0.113.9", |p| p.privacy_flags = vec!["needvrfyhelo".into()]);
+        assert_eq!(text(s.handle_line("VRFY root")), "503 5.0.0 I demand that you introduce yourself first");
+    }
+
+    #[test]
+    fn connect_reject_makes_a_null_session() {
+        let (mut s, log) = session_with(Some("mail.spam.example"), "202.9.145.21", |p| {
+            p.access = vec!["Connect:202.9.145.21 REJECT".into()]
+        });
+        assert_eq!(s.greeting().code, 220);
+        assert_eq!(
+            log.lines(),
+            ["Jan  4 21:18:05 external sm-mta[3739]: NOQUEUE: ruleset=check_relay, arg1=mail.spam.example, \
+              arg2=202.9.145.21, relay=mail.spam.example [202.9.145.21], reject=550 5.7.1 Access denied"]
+        );
+        assert_eq!(
+            text(s.handle_line("EHLO x")),
+            "250 external.sysiphus.com Hello mail.spam.example [202.9.145.21], pleased to meet you\n250 ENHANCEDSTATUSCODES"
+        );
+        assert_eq!(text(s.handle_line("MAIL FROM:<a@b.com>")), "550 5.7.1 Access denied");
+        assert_eq!(text(s.handle_line("RCPT TO:<john@sysiphus.com>")), "550 5.7.1 Access denied");
+        assert_eq!(text(s.handle_line("VRFY root")), "550 5.7.1 Access denied");
+        assert_eq!(text(s.handle_line("NOOP")), "250 2.0.0 OK");
+        assert_eq!(text(s.handle_line("junk")), "500 5.5.1 Command unrecognized: \"junk\"");
+        s.handle_line("QUIT");
+        // A null session is not reported as "did not issue MAIL".
+        assert_eq!(log.lines().len(), 1, "{:#?}", log.lines());
+    }
+
+    #[test]
+    fn greet_pause_traffic_makes_a_554_null_session() {
+        let (mut s, log) = session_with(None, "192.168.1.1", |p| p.greet_pause = 1500);
+        assert_eq!(s.greet_pause(), std::time::Duration::from_millis(1500));
+        s.pre_greeting_traffic();
+        assert_eq!(s.greeting().text(), "554 external.sysiphus.com ESMTP not accepting messages");
+        assert_eq!(text(s.handle_line("HELO x")), "250 external.sysiphus.com Hello [192.168.1.1], pleased to meet you");
+        assert_eq!(text(s.handle_line("MAIL FROM:<hal@deer-run.com>")), "550 5.0.0 Command rejected");
+        assert_eq!(text(s.handle_line("DATA")), "550 5.0.0 Command rejected");
+        assert_eq!(
+            log.lines(),
+            ["Jan  4 21:18:05 external sm-mta[3739]: NOQUEUE: rejecting commands from [192.168.1.1] [192.168.1.1] \
+              due to pre-greeting traffic"]
+        );
+    }
+
+    #[test]
+    fn sender_checks_at_mail_time() {
+        let (mut s, log) = session_with(Some("real.dom.com"), "130.55.1.2", |p| {
+            p.access = vec!["From:foo.biz REJECT".into(), "From:biz ERROR:550 Move out of biz".into()]
+        });
+        s.handle_line("HELO c");
+        assert_eq!(text(s.handle_line("mail from: spam@foo.biz")), "550 5.7.1 spam@foo.biz... Access denied");
+        assert_eq!(text(s.handle_line("MAIL FROM:<x@shop.biz>")), "550 5.0.0 <x@shop.biz>... Move out of biz");
+        s.note_sender_domain("nowhere.example".into(), SenderDomain::DoesNotExist);
+        assert_eq!(
+            text(s.handle_line("MAIL FROM:<a@nowhere.example>")),
+            "553 5.1.8 <a@nowhere.example>... Domain of sender address a@nowhere.example does not exist"
+        );
+        s.note_sender_domain("lamers.org".into(), SenderDomain::TempFail);
+        assert_eq!(
+            text(s.handle_line("MAIL FROM:<bounce@lamers.org>")),
+            "451 4.1.8 <bounce@lamers.org>... Domain of sender address bounce@lamers.org does not resolve"
+        );
+        assert!(s.qid().is_none());
+        let lines = log.lines();
+        assert_eq!(lines.len(), 4);
+        assert!(
+            lines[0].ends_with(
+                ": ruleset=check_mail, arg1=spam@foo.biz, relay=real.dom.com [130.55.1.2], \
+                 reject=550 5.7.1 spam@foo.biz... Access denied"
+            ),
+            "{}",
+            lines[0]
+        );
+        assert!(!lines[0].contains("NOQUEUE"), "{}", lines[0]);
+        // Only a MAIL command asks for a DNS lookup of the sender domain.
+        assert_eq!(s.sender_domain_to_resolve("MAIL FROM:<a@Deer-Run.com>"), Some("deer-run.com".into()));
+        assert_eq!(s.sender_domain_to_resolve("RCPT TO:<a@deer-run.com>"), None);
+        assert_eq!(s.sender_domain_to_resolve("MAIL FROM:<>"), None);
+    }
+
+    #[test]
+    fn delay_checks_moves_the_refusal_to_rcpt() {
+        // [C:Ex 6.1.3]: MAIL accepted, RCPT refused, Spam: FRIEND spared.
+        let (mut s, log) = session_with(Some("localhost.localdomain"), "127.0.0.1", |p| {
+            p.access = vec!["Spam:abuse@sysiphus.com FRIEND".into(), "From:foo.biz REJECT".into()];
+            p.delay_checks = crate::profile::DelayChecks::Friend;
+        });
+        s.handle_line("helo localhost.localdomain");
+        assert_eq!(text(s.handle_line("mail from: spam@foo.biz")), "250 2.1.0 spam@foo.biz... Sender ok");
+        assert_eq!(text(s.handle_line("rcpt to: hal@sysiphus.com")), "550 5.7.1 hal@sysiphus.com... Access denied");
+        assert_eq!(text(s.handle_line("rcpt to: abuse@sysiphus.com")), "250 2.1.5 abuse@sysiphus.com... Recipient ok");
+        // The recipient checks come first: relaying is refused as relaying.
+        assert_eq!(text(s.handle_line("rcpt to: x@deer-run.com")), "550 5.7.1 x@deer-run.com... Relaying denied");
+        let qid = s.qid().unwrap().to_string();
+        assert_eq!(
+            log.lines()[0],
+            format!(
+                "Jan  4 21:18:05 external sm-mta[3739]: {qid}: ruleset=check_rcpt, arg1=hal@sysiphus.com, \
+                 relay=localhost.localdomain [127.0.0.1], reject=550 5.7.1 hal@sysiphus.com... Access denied"
+            )
+        );
+    }
+
+    #[test]
+    fn discard_accepts_and_drops() {
+        let (mut s, log) = session_with(None, "192.168.2.9", |p| p.access = vec!["From:junk.example DISCARD".into()]);
+        s.handle_line("HELO x");
+        assert_eq!(text(s.handle_line("MAIL FROM:<a@junk.example>")), "250 2.1.0 <a@junk.example>... Sender ok");
+        let qid = s.qid().unwrap().to_string();
+        assert_eq!(text(s.handle_line("RCPT TO:<b@deer-run.com>")), "250 2.1.5 <b@deer-run.com>... Recipient ok");
+        s.handle_line("DATA");
+        let (reply, entry) = s.end_of_data(b"Subject: x\r\n\r\nbody\r\n", false);
+        assert_eq!(reply.text(), format!("250 2.0.0 {qid} Message accepted for delivery"));
+        assert!(entry.is_none());
+        let lines = log.lines();
+        assert_eq!(lines.len(), 3, "{lines:#?}");
+        assert!(lines[0]
+            .ends_with(&format!("{qid}: ruleset=check_mail, arg1=<a@junk.example>, relay=[192.168.2.9], discard")));
+        assert!(lines[1].ends_with(&format!("{qid}: discarded")));
+        assert!(lines[2].contains(&format!("{qid}: from=<a@junk.example>, size=")));
     }
 
     #[test]
@@ -551,7 +771,7 @@ mod tests {
         assert_eq!(
             lines[0],
             format!(
-                "Jan  4 21:18:05 external sm-mta[3739]: {qid}: ruleset=check_rcpt, arg1=<victim@deer-run.com>, \
+                "Jan  4 21:18:05 external sm-mta[3739]: {qid}: ruleset=check_rcpt, arg1=victim@deer-run.com, \
                  relay=real.dom.com [130.55.1.2], reject=550 5.7.1 victim@deer-run.com... Relaying denied"
             )
         );
@@ -603,7 +823,7 @@ mod tests {
         assert!(entry.is_none());
         assert_eq!(
             reply.first_line(),
-            "554 5.4.6 Too many hops 26 (25 max): from <a@sysiphus.com> via external.sysiphus.com, to <b@deer-run.com>"
+            "554 5.4.6 Too many hops 26 (25 max): from <a@sysiphus.com> via [192.168.2.9], to <b@deer-run.com>"
         );
     }
 
@@ -615,15 +835,25 @@ mod tests {
         s.handle_line("RCPT TO:<x@sysiphus.com>");
         s.lost_input(false);
         assert!(log.lines().last().unwrap().ends_with("lost input channel from [203.0.113.9] to MTA after rcpt"));
-        // A client that never tried MAIL is noted as well, however it left.
+        // A client that never tried MAIL is noted as well, however it left;
+        // outside a transaction the lost channel itself is not logged (LogLevel 9).
         let (mut s, log) = session(Some("scan.example"), "203.0.113.9");
         s.handle_line("EHLO x");
         s.lost_input(false);
         assert_eq!(
-            log.lines()[1],
-            "Jan  4 21:18:05 external sm-mta[3739]: NOQUEUE: scan.example [203.0.113.9] did not issue \
-             MAIL/EXPN/VRFY/ETRN during connection to MTA"
+            log.lines(),
+            ["Jan  4 21:18:05 external sm-mta[3739]: NOQUEUE: scan.example [203.0.113.9] did not issue \
+             MAIL/EXPN/VRFY/ETRN during connection to MTA"]
         );
+        // After a finished transaction the client is no longer inside one.
+        let (mut s, log) = session(None, "192.168.2.9");
+        s.handle_line("HELO x");
+        s.handle_line("MAIL FROM:<a@sysiphus.com>");
+        s.handle_line("RCPT TO:<b@deer-run.com>");
+        s.handle_line("DATA");
+        s.end_of_data(b"x\r\n", false);
+        s.lost_input(false);
+        assert!(!log.lines().iter().any(|l| l.contains("lost input")), "{:#?}", log.lines());
         let (mut s, log) = session(None, "203.0.113.9");
         s.handle_line("HELO x");
         s.handle_line("QUIT");

@@ -316,5 +316,9 @@ pub fn external_profile() -> RelayProfile {
     p.relay_domains = vec!["sysiphus.com".into(), "203.0.113.9".into()];
     p.timezone = "-0800 PST".into();
     p.smtp_timeout = Duration::from_secs(5);
+    // external.mc's privacy flags (spec §15).
+    p.privacy_flags = vec!["noexpn,novrfy,noverb,noetrn,noreceipts".into()];
+    // These labs' senders are invented; tests/relay_control.rs checks sender domains.
+    p.accept_unresolvable_domains = true;
     p
 }

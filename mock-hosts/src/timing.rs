@@ -1,0 +1,101 @@
+//! Every wait an actor of the virtual internet makes, in one place.
+//!
+//! Mail time (a greylist delay, a retry schedule, an outage window, a slow
+//! reply, a target send rate) is read from the lab's [`Clock`](lab_core::Clock)
+//! and waited for here and nowhere else. Today the lab runs on the wall clock
+//! and these waits are tokio sleeps; when the lab gets a virtual clock, this
+//! file is the one to change (sleep on the clock instead), and every actor
+//! follows.
+//!
+//! Network timeouts (how long to wait for an SMTP reply or a connect) are not
+//! mail time: they guard real sockets and stay on tokio's timers where they are.
+
+use chrono::{DateTime, Utc};
+use lab_core::SharedClock;
+use std::time::Duration;
+
+/// The lab's time as an actor sees it: the clock, and the instant the lab
+/// started, which schedules (`down: [0s, 2s]`) count from.
+#[derive(Debug, Clone)]
+pub struct LabTime {
+    clock: SharedClock,
+    epoch: DateTime<Utc>,
+}
+
+impl LabTime {
+    /// Lab time on `clock`, counting from `epoch`.
+    pub fn new(clock: SharedClock, epoch: DateTime<Utc>) -> Self {
+        LabTime { clock, epoch }
+    }
+
+    /// Lab time on `clock`, counting from now.
+    pub fn starting_now(clock: SharedClock) -> Self {
+        let epoch = clock.now();
+        LabTime { clock, epoch }
+    }
+
+    /// Lab time on the wall clock, counting from now (tests, benchmarks).
+    pub fn wall() -> Self {
+        Self::starting_now(lab_core::clock::wall())
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &SharedClock {
+        &self.clock
+    }
+
+    /// When the lab started.
+    pub fn epoch(&self) -> DateTime<Utc> {
+        self.epoch
+    }
+
+    /// Now, on the lab clock.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    /// How long the lab has been running (zero before its start).
+    pub fn elapsed(&self) -> Duration {
+        self.since(self.epoch)
+    }
+
+    /// Lab time passed since `then` (zero if `then` is in the future).
+    pub fn since(&self, then: DateTime<Utc>) -> Duration {
+        (self.clock.now() - then).to_std().unwrap_or(Duration::ZERO)
+    }
+
+    /// Wait `d` of lab time.
+    pub async fn sleep(&self, d: Duration) {
+        if !d.is_zero() {
+            tokio::time::sleep(d).await;
+        }
+    }
+
+    /// Wait until the lab has been running for `offset`.
+    pub async fn sleep_until_offset(&self, offset: Duration) {
+        self.sleep(offset.saturating_sub(self.elapsed())).await;
+    }
+
+    /// Wait until `then` on the lab clock.
+    pub async fn sleep_until(&self, then: DateTime<Utc>) {
+        let wait = (then - self.clock.now()).to_std().unwrap_or(Duration::ZERO);
+        self.sleep(wait).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn offsets_count_from_the_epoch() {
+        let t = LabTime::wall();
+        assert!(t.elapsed() < Duration::from_secs(1));
+        t.sleep_until_offset(Duration::from_millis(30)).await;
+        assert!(t.elapsed() >= Duration::from_millis(30));
+        // An offset already passed does not wait.
+        let before = std::time::Instant::now();
+        t.sleep_until_offset(Duration::from_millis(1)).await;
+        assert!(before.elapsed() < Duration::from_millis(20));
+    }
+}

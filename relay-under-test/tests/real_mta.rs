@@ -1,0 +1,493 @@
+//! Real MTAs (Postfix, Sendmail, Exim, OpenSMTPD) in a private lab network
+//! namespace, against the lab's own mock DNS and MX sink.
+//!
+//! These need root and the trees unpacked by `relay-under-test/mta/install.sh`,
+//! so they are `#[ignore]`d in a plain `cargo test` (counted as ignored, never
+//! passing silently). Run them with:
+//!
+//! ```text
+//! relay-under-test/mta/install.sh
+//! cargo test -p relaylab-relay --test real_mta -- --ignored --test-threads 1
+//! ```
+//!
+//! Run that way, a missing prerequisite fails the test with what to do.
+
+use lab_core::{SmtpClient, TranscriptRecorder};
+use mock_dns::{MockDns, Record};
+use mock_hosts::{MxSink, SinkConfig};
+use relay_under_test::flavours::{
+    self, netns_lab_network, EventKind, Exim, Flavour, NativeConfig, OpenSmtpd, Postfix, RealRelay, Sendmail,
+};
+use relay_under_test::netns::{self, LabNamespace};
+use relay_under_test::{RelayProfile, RelayUnderTest};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+const RELAY: &str = "192.0.2.25";
+const DNS: &str = "192.0.2.53";
+const MX: &str = "192.0.2.10";
+const SPAMMER: &str = "203.0.113.66";
+const INSIDER: &str = "10.1.1.5";
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+/// A lab: namespace, mock DNS on 192.0.2.53:53, MX sink for sysiphus.com on 192.0.2.10:25.
+struct Lab {
+    ns: Arc<LabNamespace>,
+    dns: MockDns,
+    sink: MxSink,
+}
+
+fn prerequisites(flavour: &str) {
+    assert!(netns::is_root(), "{}", netns::NetnsError::NotRoot);
+    assert!(
+        flavours::installed(flavour),
+        "{flavour} is not unpacked under {}: run relay-under-test/mta/install.sh as root",
+        flavours::mta_dir().display()
+    );
+}
+
+impl Lab {
+    async fn up() -> Lab {
+        let ns = LabNamespace::create().expect("lab namespace");
+        for a in [RELAY, DNS, MX, SPAMMER, INSIDER] {
+            ns.add_address(ip(a)).unwrap();
+        }
+        let records = vec![
+            Record::parse("sysiphus.com", "MX", "10 internal.sysiphus.com").unwrap(),
+            Record::parse("internal.sysiphus.com", "A", MX).unwrap(),
+            Record::parse("external.sysiphus.com", "A", RELAY).unwrap(),
+            Record::parse("25.2.0.192.in-addr.arpa", "PTR", "external.sysiphus.com").unwrap(),
+            Record::parse("10.2.0.192.in-addr.arpa", "PTR", "internal.sysiphus.com").unwrap(),
+            Record::parse("66.113.0.203.in-addr.arpa", "PTR", "dialup-66.example.net").unwrap(),
+            Record::parse("dialup-66.example.net", "A", SPAMMER).unwrap(),
+            // senders' domains resolve (Sendmail refuses unresolvable sender domains, 451/553 4.1.8)
+            Record::parse("lying.com", "A", SPAMMER).unwrap(),
+        ];
+        let dns = ns
+            .enter(move || MockDns::start(SocketAddr::new(ip(DNS), 53), records))
+            .await
+            .unwrap()
+            .expect("mock DNS in the lab");
+        let sink = ns
+            .enter(|| {
+                MxSink::start(
+                    SocketAddr::new(ip(MX), 25),
+                    SinkConfig::accept("internal.sysiphus.com"),
+                    lab_core::clock::wall(),
+                )
+            })
+            .await
+            .unwrap()
+            .expect("MX sink in the lab");
+        Lab { ns, dns, sink }
+    }
+
+    async fn relay<F: Flavour>(&self, native: NativeConfig) -> RealRelay<F> {
+        let mut profile = RelayProfile::new("external.sysiphus.com");
+        profile.relay_domains = vec!["sysiphus.com".into(), "10.1.1".into()];
+        profile.max_hop_count = 50;
+        match RealRelay::<F>::start(self.ns.clone(), profile, netns_lab_network(ip(RELAY), ip(DNS)), native).await {
+            Ok(r) => r,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    async fn client(&self, from: &str, to: SocketAddr) -> SmtpClient {
+        let from = ip(from);
+        let c = self
+            .ns
+            .enter(move || {
+                SmtpClient::connect(Some(from), to, Duration::from_secs(20), TranscriptRecorder::new("client"))
+            })
+            .await
+            .unwrap()
+            .expect("connect to the relay");
+        c
+    }
+
+    /// A counter of the namespace's `/proc/net/snmp` (`("Tcp", "ActiveOpens")`).
+    async fn snmp(&self, proto: &str, name: &str) -> u64 {
+        let out = self.ns.command("cat").arg("/proc/net/snmp").output().await.unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        let prefix = format!("{proto}:");
+        let mut rows = text.lines().filter(|l| l.starts_with(&prefix));
+        let (names, values) = (rows.next().unwrap(), rows.next().unwrap());
+        let i = names.split_whitespace().position(|n| n == name).unwrap();
+        values.split_whitespace().nth(i).unwrap().parse().unwrap()
+    }
+
+    async fn down(self) {
+        self.sink.shutdown().await;
+        self.dns.shutdown().await;
+        self.ns.delete();
+    }
+}
+
+/// Send one message; the replies to MAIL, each RCPT, and the end of DATA (if sent).
+async fn send(mut c: SmtpClient, helo: &str, from: &str, rcpts: &[&str], body: &str) -> Vec<lab_core::Reply> {
+    let mut out = Vec::new();
+    let greeting = c.read_reply().await.unwrap();
+    assert_eq!(greeting.code, 220, "{greeting}");
+    let h = c.command(&format!("EHLO {helo}")).await.unwrap();
+    assert_eq!(h.code, 250, "{h}");
+    out.push(c.command(&format!("MAIL FROM:<{from}>")).await.unwrap());
+    let mut any = false;
+    for r in rcpts {
+        let reply = c.command(&format!("RCPT TO:<{r}>")).await.unwrap();
+        any |= reply.code == 250;
+        out.push(reply);
+    }
+    if any {
+        let d = c.command("DATA").await.unwrap();
+        assert_eq!(d.code, 354, "{d}");
+        out.push(c.send_message(body.replace('\n', "\r\n").as_bytes()).await.unwrap());
+    }
+    c.quit().await;
+    out
+}
+
+fn dump<F: Flavour>(relay: &RealRelay<F>) -> String {
+    format!("log:\n  {}", relay.log_lines().join("\n  "))
+}
+
+/// A message for a relay domain is accepted and delivered to the MX sink with
+/// a Received header; an outside client relaying to an outside domain gets 5xx.
+async fn relays_for_its_domain_and_refuses_outsiders<F: Flavour>(native: NativeConfig) {
+    prerequisites(F::default().name());
+    let lab = Lab::up().await;
+    let relay: RealRelay<F> = lab.relay(native).await;
+
+    // an outsider relaying to an outside domain
+    let c = lab.client(SPAMMER, relay.smtp_addr()).await;
+    let r = send(c, "spoof.example.com", "Im@lying.com", &["victim@elsewhere.example"], "Subject: x\n\nx\n").await;
+    assert!(r[1].is_permanent(), "relaying must be refused with 5xx: {:?}\n{}", r, dump(&relay));
+
+    // an outsider sending to the relay domain
+    let c = lab.client(SPAMMER, relay.smtp_addr()).await;
+    let r = send(
+        c,
+        "spoof.example.com",
+        "Im@lying.com",
+        &["john@sysiphus.com"],
+        "From: Santa@Northpole.com\nSubject: Ho Ho Ho\n\nYou've been a naughty boy this year!\n",
+    )
+    .await;
+    assert!(r.iter().all(|x| x.code == 250), "{r:?}\n{}", dump(&relay));
+    assert!(relay.settle(Duration::from_secs(30)).await, "did not settle\n{}", dump(&relay));
+    let got = lab.sink.messages();
+    assert_eq!(got.len(), 1, "delivered: {got:#?}\n{}", dump(&relay));
+    assert_eq!(got[0].envelope.mail_from, "Im@lying.com");
+    assert_eq!(got[0].envelope.rcpt_to, vec!["john@sysiphus.com"]);
+    let text = got[0].text();
+    assert!(text.starts_with("Received: "), "{text}");
+    assert!(text.contains(SPAMMER), "the Received header names the client: {text}");
+    assert!(text.contains("external.sysiphus.com"), "{text}");
+    assert!(relay.queue().is_empty(), "{:?}", relay.queue());
+
+    let ev = relay.events();
+    let kinds: Vec<EventKind> = ev.iter().map(|e| e.kind).collect();
+    assert!(kinds.contains(&EventKind::Rejected), "{ev:#?}\n{}", dump(&relay));
+    assert!(kinds.contains(&EventKind::Received), "{ev:#?}\n{}", dump(&relay));
+    let d = ev.iter().find(|e| e.kind == EventKind::Delivered).unwrap_or_else(|| panic!("{ev:#?}\n{}", dump(&relay)));
+    assert_eq!(d.to.as_deref(), Some("john@sysiphus.com"));
+
+    relay.stop().await;
+    eprintln!("{}", dump(&relay));
+    lab.down().await;
+}
+
+/// A relay asked to deliver to an unknown domain: the lab DNS answers
+/// NXDOMAIN, the recipient bounces, the bounce goes to the sender's MX (a lab
+/// host), and nothing tries to reach anything outside: the namespace has no
+/// route out at all, and the kernel's count of packets refused for want of a
+/// route (`Ip: OutNoRoutes`) stays at zero.
+async fn unknown_domain_gets_nxdomain_and_no_outside_connection<F: Flavour>() {
+    prerequisites(F::default().name());
+    let lab = Lab::up().await;
+    let relay: RealRelay<F> = lab.relay(NativeConfig::Rendered).await;
+
+    let routes = lab.ns.command("ip").args(["route", "show", "table", "all"]).output().await.unwrap();
+    let routes = String::from_utf8_lossy(&routes.stdout).to_string();
+    assert!(
+        routes.lines().all(|l| l.starts_with("local ")
+            || l.starts_with("broadcast ")
+            || l.contains(" dev lo ") && !l.starts_with("default")),
+        "the lab namespace must have no route out:\n{routes}"
+    );
+
+    let opens = lab.snmp("Tcp", "ActiveOpens").await;
+    let no_routes = lab.snmp("Ip", "OutNoRoutes").await;
+    let c = lab.client(INSIDER, relay.smtp_addr()).await;
+    let r = send(c, "inside.sysiphus.com", "alice@sysiphus.com", &["bob@nowhere.invalid"], "Subject: hi\n\nhi\n").await;
+    assert!(r.iter().all(|x| x.code == 250), "an inside client may relay: {r:?}\n{}", dump(&relay));
+    let mut settled = false;
+    for _ in 0..3 {
+        if relay.settle(Duration::from_secs(20)).await && relay.queue().is_empty() {
+            settled = true;
+            break;
+        }
+        let _ = relay.queue_run().await;
+    }
+    let opens = lab.snmp("Tcp", "ActiveOpens").await - opens;
+    let no_routes = lab.snmp("Ip", "OutNoRoutes").await - no_routes;
+
+    let nx: Vec<_> = lab.dns.queries().into_iter().filter(|q| q.name == "nowhere.invalid").collect();
+    assert!(!nx.is_empty(), "the relay asked the lab DNS about nowhere.invalid: {:?}", lab.dns.queries());
+    assert!(nx.iter().all(|q| q.rcode == "NXDOMAIN"), "{nx:?}");
+    let ev = relay.events();
+    assert!(
+        ev.iter().any(|e| e.kind == EventKind::Bounced && e.to.as_deref() == Some("bob@nowhere.invalid")),
+        "bounced (settled: {settled}): {ev:#?}\n{}",
+        dump(&relay)
+    );
+    // the bounce went to the sender's MX, in the lab
+    let got = lab.sink.messages();
+    assert!(got.iter().all(|m| m.envelope.mail_from.is_empty()), "only the DSN reaches the sink: {got:#?}");
+    assert!(got.len() <= 1);
+    assert_eq!(no_routes, 0, "something tried to reach an address outside the lab\n{}", dump(&relay));
+    // the client's, the DSN's to the lab MX, and (Sendmail) an IDENT probe to the client
+    assert!((1..=3).contains(&opens), "{opens} TCP connections opened in the lab\n{}", dump(&relay));
+    eprintln!("TCP connections opened in the lab: {opens}; DNS: {:?}", lab.dns.queries());
+    relay.stop().await;
+    lab.down().await;
+}
+
+/// The MX is down: the message is deferred and listed in the queue with the
+/// reason; the MX comes up, a queue run delivers it, the queue is empty.
+async fn deferred_then_delivered_by_a_queue_run<F: Flavour>() {
+    prerequisites(F::default().name());
+    let mut lab = Lab::up().await;
+    let sink = std::mem::replace(&mut lab.sink, {
+        // a placeholder sink on another lab address; the real MX (192.0.2.10) is down for now
+        lab.ns.add_address(ip("192.0.2.11")).unwrap();
+        lab.ns
+            .enter(|| {
+                MxSink::start(
+                    SocketAddr::new(ip("192.0.2.11"), 25),
+                    SinkConfig::accept("spare"),
+                    lab_core::clock::wall(),
+                )
+            })
+            .await
+            .unwrap()
+            .unwrap()
+    });
+    sink.shutdown().await;
+    let relay: RealRelay<F> = lab.relay(NativeConfig::Rendered).await;
+
+    let c = lab.client(SPAMMER, relay.smtp_addr()).await;
+    let r = send(c, "spoof.example.com", "Im@lying.com", &["john@sysiphus.com"], "Subject: later\n\nlater\n").await;
+    assert!(r.iter().all(|x| x.code == 250), "{r:?}\n{}", dump(&relay));
+    assert!(relay.settle(Duration::from_secs(30)).await, "did not settle\n{}", dump(&relay));
+    let q = relay.queue();
+    assert_eq!(q.len(), 1, "one deferred message: {q:?}\n{}", dump(&relay));
+    assert!(q[0].last_error.is_some(), "{q:?}");
+    assert!(q[0].recipients.iter().any(|r| r.contains("john@sysiphus.com")), "{q:?}");
+    assert!(relay.events().iter().any(|e| e.kind == EventKind::Deferred), "{}", dump(&relay));
+
+    let sink = lab
+        .ns
+        .enter(|| {
+            MxSink::start(
+                SocketAddr::new(ip(MX), 25),
+                SinkConfig::accept("internal.sysiphus.com"),
+                lab_core::clock::wall(),
+            )
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    lab.sink = sink;
+    let mut delivered = false;
+    for _ in 0..5 {
+        relay.queue_run().await.unwrap_or_else(|e| panic!("queue run: {e}\n{}", dump(&relay)));
+        relay.settle(Duration::from_secs(15)).await;
+        if !lab.sink.messages().is_empty() && relay.queue().is_empty() {
+            delivered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    assert!(delivered, "delivered after a queue run: queue {:?}\n{}", relay.queue(), dump(&relay));
+    assert!(relay.events().iter().any(|e| e.kind == EventKind::Delivered), "{}", dump(&relay));
+    relay.stop().await;
+    lab.down().await;
+}
+
+/// A course-style `sendmail.mc` (includes `../m4/cf.m4`, `OSTYPE(linux)`),
+/// given whole, is compiled with m4 and run.
+const COURSE_MC: &str = "divert(-1)
+# external relay, as in the course's exercise
+divert(0)dnl
+include(`../m4/cf.m4')
+VERSIONID(`course external relay')
+OSTYPE(`linux')dnl
+define(`confDOMAIN_NAME', `external.sysiphus.com')dnl
+define(`confMAX_HOP', `50')dnl
+define(`confSMTP_LOGIN_MSG', `$j Sendmail $v/$Z; $b (course relay)')dnl
+define(`confPRIVACY_FLAGS', `goaway')dnl
+FEATURE(`no_default_msa')dnl
+MAILER(`smtp')dnl
+";
+
+const IGNORE: &str = "needs root and the MTAs from relay-under-test/mta/install.sh; run with --ignored";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs root and the MTAs from relay-under-test/mta/install.sh; run with --ignored"]
+async fn postfix_relays_for_its_domain_and_refuses_outsiders() {
+    relays_for_its_domain_and_refuses_outsiders::<Postfix>(NativeConfig::Rendered).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs root and the MTAs from relay-under-test/mta/install.sh; run with --ignored"]
+async fn postfix_unknown_domain_gets_nxdomain_and_no_outside_connection() {
+    unknown_domain_gets_nxdomain_and_no_outside_connection::<Postfix>().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs root and the MTAs from relay-under-test/mta/install.sh; run with --ignored"]
+async fn postfix_takes_a_native_snippet() {
+    prerequisites("postfix");
+    let lab = Lab::up().await;
+    let relay: RealRelay<Postfix> =
+        lab.relay(NativeConfig::Snippet("smtpd_banner = $myhostname ESMTP relaylab-snippet".into())).await;
+    let mut c = lab.client(SPAMMER, relay.smtp_addr()).await;
+    let g = c.read_reply().await.unwrap();
+    assert!(g.text().contains("relaylab-snippet"), "{g}");
+    c.quit().await;
+    relay.stop().await;
+    lab.down().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs root and the MTAs from relay-under-test/mta/install.sh; run with --ignored"]
+async fn sendmail_relays_for_its_domain_and_refuses_outsiders() {
+    relays_for_its_domain_and_refuses_outsiders::<Sendmail>(NativeConfig::Rendered).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs root and the MTAs from relay-under-test/mta/install.sh; run with --ignored"]
+async fn sendmail_unknown_domain_gets_nxdomain_and_no_outside_connection() {
+    unknown_domain_gets_nxdomain_and_no_outside_connection::<Sendmail>().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs root and the MTAs from relay-under-test/mta/install.sh; run with --ignored"]
+async fn exim_relays_for_its_domain_and_refuses_outsiders() {
+    relays_for_its_domain_and_refuses_outsiders::<Exim>(NativeConfig::Rendered).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs root and the MTAs from relay-under-test/mta/install.sh; run with --ignored"]
+async fn exim_unknown_domain_gets_nxdomain_and_no_outside_connection() {
+    unknown_domain_gets_nxdomain_and_no_outside_connection::<Exim>().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs root and the MTAs from relay-under-test/mta/install.sh; run with --ignored"]
+async fn opensmtpd_relays_for_its_domain_and_refuses_outsiders() {
+    relays_for_its_domain_and_refuses_outsiders::<OpenSmtpd>(NativeConfig::Rendered).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs root and the MTAs from relay-under-test/mta/install.sh; run with --ignored"]
+async fn opensmtpd_unknown_domain_gets_nxdomain_and_no_outside_connection() {
+    unknown_domain_gets_nxdomain_and_no_outside_connection::<OpenSmtpd>().await;
+}
+
+/// Without root, creating a namespace says what to do (runs everywhere).
+#[test]
+fn without_root_the_error_says_what_to_do() {
+    let _ = IGNORE;
+    if netns::is_root() {
+        return;
+    }
+    let e = LabNamespace::create().unwrap_err();
+    assert_eq!(e.to_string(), "the netns backend needs root: run as root or use the loopback backend");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs root and the MTAs from relay-under-test/mta/install.sh; run with --ignored"]
+async fn sendmail_builds_from_a_course_style_mc() {
+    prerequisites("sendmail");
+    let lab = Lab::up().await;
+    let relay: RealRelay<Sendmail> = lab.relay(NativeConfig::Whole(COURSE_MC.into())).await;
+    let cf = String::from_utf8(relay.root().read_file("/etc/mail/sendmail.cf").unwrap()).unwrap();
+    assert!(cf.contains("O MaxHopCount=50"), "compiled from the .mc");
+    assert!(cf.contains("Addr=192.0.2.25"), "placed on the lab address");
+    let mut c = lab.client(SPAMMER, relay.smtp_addr()).await;
+    let g = c.read_reply().await.unwrap();
+    assert!(g.text().contains("(course relay)"), "{g}");
+    c.quit().await;
+    // relay-domains comes from the profile: the relay refuses outsiders, takes sysiphus.com
+    let c = lab.client(SPAMMER, relay.smtp_addr()).await;
+    let r = send(
+        c,
+        "spoof.example.com",
+        "Im@lying.com",
+        &["victim@elsewhere.example", "john@sysiphus.com"],
+        "Subject: x\n\nx\n",
+    )
+    .await;
+    assert!(r[1].text().contains("Relaying denied"), "{r:?}\n{}", dump(&relay));
+    assert_eq!(r[2].code, 250, "{r:?}");
+    assert!(relay.settle(Duration::from_secs(30)).await);
+    assert_eq!(lab.sink.messages().len(), 1, "{}", dump(&relay));
+    relay.stop().await;
+    lab.down().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs root and the MTAs from relay-under-test/mta/install.sh; run with --ignored"]
+async fn postfix_deferred_then_delivered_by_a_queue_run() {
+    deferred_then_delivered_by_a_queue_run::<Postfix>().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs root and the MTAs from relay-under-test/mta/install.sh; run with --ignored"]
+async fn sendmail_deferred_then_delivered_by_a_queue_run() {
+    deferred_then_delivered_by_a_queue_run::<Sendmail>().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs root and the MTAs from relay-under-test/mta/install.sh; run with --ignored"]
+async fn exim_deferred_then_delivered_by_a_queue_run() {
+    deferred_then_delivered_by_a_queue_run::<Exim>().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs root and the MTAs from relay-under-test/mta/install.sh; run with --ignored"]
+async fn opensmtpd_deferred_then_delivered_by_a_queue_run() {
+    deferred_then_delivered_by_a_queue_run::<OpenSmtpd>().await;
+}
+
+/// The profile's access map (the relay-policy fields) reaches real Sendmail:
+/// `From:lying.com REJECT` refuses the sender.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs root and the MTAs from relay-under-test/mta/install.sh; run with --ignored"]
+async fn sendmail_renders_the_profiles_access_map() {
+    prerequisites("sendmail");
+    let lab = Lab::up().await;
+    let profile: RelayProfile = serde_yaml::from_str(
+        "hostname: external.sysiphus.com\nrelay_domains: [sysiphus.com, 10.1.1]\naccess: [\"From:lying.com REJECT\"]\n",
+    )
+    .unwrap();
+    let relay = RealRelay::<Sendmail>::start(
+        lab.ns.clone(),
+        profile,
+        netns_lab_network(ip(RELAY), ip(DNS)),
+        NativeConfig::Rendered,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let c = lab.client(SPAMMER, relay.smtp_addr()).await;
+    let r = send(c, "spoof.example.com", "Im@lying.com", &["john@sysiphus.com"], "Subject: x\n\nx\n").await;
+    assert!(r[0].is_permanent(), "MAIL refused by the access map: {r:?}\n{}", dump(&relay));
+    assert!(relay.events().iter().any(|e| e.kind == EventKind::Rejected), "{}", dump(&relay));
+    relay.stop().await;
+    lab.down().await;
+}
