@@ -92,7 +92,8 @@ for flavour in postfix sendmail exim opensmtpd; do
   mkdir -p "$tree.new/root"
   for p in $pkgs; do
     v=$(apt-cache policy "$p" | awk '/Candidate:/ {print $2}')
-    deb=$(ls "$DEB_DIR/${p}_"*".deb" 2>/dev/null | while read -r f; do
+    # No cached .deb yet is normal on a fresh machine: `ls` must not end the script (set -e, pipefail).
+    deb=$({ ls "$DEB_DIR/${p}_"*".deb" 2>/dev/null || true; } | while read -r f; do
             [ "$(dpkg-deb -f "$f" Version)" = "$v" ] && echo "$f"; done | head -1)
     if [ -z "$deb" ]; then
       (cd "$DEB_DIR" && apt_retry download -q "$p=$v" >/dev/null 2>&1)
