@@ -126,12 +126,33 @@ fn run_host(args: &[&str]) -> Result<String, NetnsError> {
         .output()
         .map_err(|e| NetnsError::Command { command: render_cmd(args), detail: e.to_string() })?;
     if !out.status.success() {
-        return Err(NetnsError::Command {
-            command: render_cmd(args),
-            detail: format!("{}: {}", out.status, String::from_utf8_lossy(&out.stderr).trim()),
-        });
+        return Err(NetnsError::Command { command: render_cmd(args), detail: failure_detail(&out) });
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// "exit status: stderr" of a command that failed.
+fn failure_detail(out: &std::process::Output) -> String {
+    format!("{}: {}", out.status, String::from_utf8_lossy(&out.stderr).trim())
+}
+
+/// SIGKILL `pid`.
+fn sigkill(pid: u32) {
+    // SAFETY: kill with a pid read from the kernel just now; worst case ESRCH.
+    unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+}
+
+/// SIGKILL what `pids` lists until it lists nothing, at most `rounds` times,
+/// `pause` apart.
+fn kill_all(pids: impl Fn() -> Vec<u32>, rounds: usize, pause: Duration) {
+    for _ in 0..rounds {
+        let pids = pids();
+        if pids.is_empty() {
+            break;
+        }
+        pids.into_iter().for_each(sigkill);
+        std::thread::sleep(pause);
+    }
 }
 
 static SEQ: AtomicU32 = AtomicU32::new(0);
@@ -242,17 +263,7 @@ impl LabNamespace {
         if self.deleted.swap(true, Ordering::SeqCst) {
             return;
         }
-        for _ in 0..20 {
-            let pids = self.pids();
-            if pids.is_empty() {
-                break;
-            }
-            for p in pids {
-                // SAFETY: kill with a pid read from the kernel just now; worst case ESRCH.
-                unsafe { libc::kill(p as libc::pid_t, libc::SIGKILL) };
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        kill_all(|| self.pids(), 20, Duration::from_millis(50));
         if let Err(e) = run_host(&["ip", "netns", "delete", &self.name]) {
             tracing::warn!("deleting lab namespace: {e}");
         }
@@ -465,7 +476,7 @@ impl MtaRoot {
                 let out = tokio::time::timeout(Duration::from_secs(5), child.wait_with_output()).await;
                 let _ = fs::remove_dir_all(&dir);
                 let err = match out {
-                    Ok(Ok(o)) => format!("{}: {}", o.status, String::from_utf8_lossy(&o.stderr).trim()),
+                    Ok(Ok(o)) => failure_detail(&o),
                     _ => "the set-up script ended without saying ready".into(),
                 };
                 Err(failed(err))
@@ -522,18 +533,14 @@ impl MtaRoot {
     /// Run `argv` inside the root; its stdout, or an error with status and
     /// stderr when it fails or takes longer than `timeout`.
     pub async fn run(&self, argv: &[&str], timeout: Duration) -> Result<String, NetnsError> {
-        let command = render_cmd(argv);
-        let out = tokio::time::timeout(timeout, self.command(argv).output())
-            .await
-            .map_err(|_| NetnsError::Timeout { command: command.clone(), timeout })?
-            .map_err(|e| NetnsError::Command { command: command.clone(), detail: e.to_string() })?;
+        let out = self.output(argv, timeout).await?;
         if !out.status.success() {
-            let mut detail = format!("{}: {}", out.status, String::from_utf8_lossy(&out.stderr).trim());
+            let mut detail = failure_detail(&out);
             let so = String::from_utf8_lossy(&out.stdout);
             if !so.trim().is_empty() {
                 detail.push_str(&format!(" (stdout: {})", so.trim()));
             }
-            return Err(NetnsError::Command { command, detail });
+            return Err(NetnsError::Command { command: render_cmd(argv), detail });
         }
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
@@ -541,14 +548,19 @@ impl MtaRoot {
     /// Like [`MtaRoot::run`], stdout and stderr together and the exit status,
     /// without failing on a non-zero status.
     pub async fn run_status(&self, argv: &[&str], timeout: Duration) -> Result<(bool, String), NetnsError> {
-        let command = render_cmd(argv);
-        let out = tokio::time::timeout(timeout, self.command(argv).output())
-            .await
-            .map_err(|_| NetnsError::Timeout { command: command.clone(), timeout })?
-            .map_err(|e| NetnsError::Command { command, detail: e.to_string() })?;
+        let out = self.output(argv, timeout).await?;
         let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
         text.push_str(&String::from_utf8_lossy(&out.stderr));
         Ok((out.status.success(), text))
+    }
+
+    /// Run `argv` inside the root to its end, within `timeout`.
+    async fn output(&self, argv: &[&str], timeout: Duration) -> Result<std::process::Output, NetnsError> {
+        let command = render_cmd(argv);
+        tokio::time::timeout(timeout, self.command(argv).output())
+            .await
+            .map_err(|_| NetnsError::Timeout { command: command.clone(), timeout })?
+            .map_err(|e| NetnsError::Command { command, detail: e.to_string() })
     }
 
     /// The MTA's syslog lines so far.
@@ -570,28 +582,13 @@ impl MtaRoot {
 
     /// SIGKILL every process of the root but the holder (the MTA "crashes").
     pub fn kill_processes(&self) {
-        for p in self.pids() {
-            if p != self.holder_pid {
-                // SAFETY: a pid just read from the kernel; worst case ESRCH.
-                unsafe { libc::kill(p as libc::pid_t, libc::SIGKILL) };
-            }
-        }
+        self.pids().into_iter().filter(|p| *p != self.holder_pid).for_each(sigkill);
     }
 
     /// Kill everything in the root, the holder last: the mounts go with the
     /// mount namespace. Idempotent.
     pub fn destroy(&self) {
-        for _ in 0..10 {
-            let pids = self.pids();
-            if pids.is_empty() {
-                break;
-            }
-            for p in pids {
-                // SAFETY: as above.
-                unsafe { libc::kill(p as libc::pid_t, libc::SIGKILL) };
-            }
-            std::thread::sleep(Duration::from_millis(30));
-        }
+        kill_all(|| self.pids(), 10, Duration::from_millis(30));
         if let Some(mut c) = self.holder.lock().unwrap().take() {
             let _ = c.start_kill();
             let _ = c.try_wait();

@@ -4,45 +4,10 @@
 
 mod support;
 
-use lab_core::SmtpClient;
 use pretty_assertions::assert_eq;
 use relay_under_test::{RelayProfile, RelayUnderTest};
 use std::time::Duration;
 use support::*;
-
-async fn lab(f: impl FnOnce(&mut RelayProfile)) -> Lab {
-    let mut p = external_profile();
-    f(&mut p);
-    let net = subnet();
-    let port = free_port(host_real_ip(net, 10)).await;
-    Lab::start(net, LabSpec::new(p, vec![ptr("203.0.113.66", "real.dom.com")], port)).await
-}
-
-/// A network for a relay that is only started to see it refuse its profile.
-fn lab_network(net: [u8; 3]) -> relay_under_test::LabNetwork {
-    relay_under_test::LabNetwork {
-        listen: std::net::SocketAddr::new(ip(net, 2), 0),
-        virtual_ip: "198.51.100.25".parse().unwrap(),
-        dns: std::net::SocketAddr::new(ip(net, 53), 53),
-        smtp_port: 25,
-        addresses: lab_core::AddressMap::identity(),
-        clock: course_clock(),
-    }
-}
-
-async fn talk(c: &mut SmtpClient, lines: &[&str]) -> Vec<String> {
-    let mut out = Vec::new();
-    for l in lines {
-        out.push(c.command(l).await.unwrap().text());
-    }
-    out
-}
-
-/// Log lines without the syslog prefix, queue ids as `QID`.
-fn log_of(lab: &Lab) -> Vec<String> {
-    let qid = regex::Regex::new(r"^[0-9A-Za-x]{8}\d{6}: ").unwrap();
-    lab.relay.log_lines().iter().map(|l| qid.replace(l.split_once("]: ").unwrap().1, "QID: ").into_owned()).collect()
-}
 
 /// Wait until a log line contains `needle`.
 async fn wait_for_log(lab: &Lab, needle: &str) -> Vec<String> {
@@ -59,7 +24,7 @@ async fn wait_for_log(lab: &Lab, needle: &str) -> Vec<String> {
 #[tokio::test]
 async fn login_message_greets_mailer_esmtp_ready() {
     // [C:Ex 3.1.3]: confSMTP_LOGIN_MSG `mailer ready`; ESMTP is inserted, the version is gone.
-    let lab = lab(|p| p.smtp_login_msg = Some("mailer ready".into())).await;
+    let lab = external_lab(|p| p.smtp_login_msg = Some("mailer ready".into())).await;
     let mut c = lab.client(66).await;
     assert_eq!(c.read_reply().await.unwrap().text(), "220 mailer ESMTP ready");
     assert_eq!(c.quit().await.unwrap().text(), "221 2.0.0 external.sysiphus.com closing connection");
@@ -70,13 +35,13 @@ async fn login_message_greets_mailer_esmtp_ready() {
 }
 
 async fn lab_with_template(t: &str) -> Lab {
-    lab(|p| p.smtp_login_msg = Some(t.into())).await
+    external_lab(|p| p.smtp_login_msg = Some(t.into())).await
 }
 
 #[tokio::test]
 async fn external_privacy_flags_refuse_and_hide_the_commands() {
     // external.mc: noexpn,novrfy,noverb,noetrn,noreceipts (the support profile).
-    let lab = lab(|_| {}).await;
+    let lab = external_lab(|_| {}).await;
     let mut c = lab.client(66).await;
     c.read_reply().await.unwrap();
     assert_eq!(
@@ -103,7 +68,7 @@ async fn external_privacy_flags_refuse_and_hide_the_commands() {
 
 #[tokio::test]
 async fn default_privacy_offers_and_answers_every_command() {
-    let lab = lab(|p| p.privacy_flags = vec!["authwarnings".into()]).await;
+    let lab = external_lab(|p| p.privacy_flags = vec!["authwarnings".into()]).await;
     let mut c = lab.client(67).await;
     c.read_reply().await.unwrap();
     assert_eq!(
@@ -131,7 +96,7 @@ async fn default_privacy_offers_and_answers_every_command() {
 
 #[tokio::test]
 async fn goaway_is_every_restriction_at_once() {
-    let lab = lab(|p| p.privacy_flags = vec!["goaway".into()]).await;
+    let lab = external_lab(|p| p.privacy_flags = vec!["goaway".into()]).await;
     let mut c = lab.client(67).await;
     c.read_reply().await.unwrap();
     assert_eq!(
@@ -159,12 +124,12 @@ async fn goaway_is_every_restriction_at_once() {
 }
 
 async fn lab_flags(flags: &str) -> Lab {
-    lab(|p| p.privacy_flags = vec![flags.into()]).await
+    external_lab(|p| p.privacy_flags = vec![flags.into()]).await
 }
 
 #[tokio::test]
 async fn session_end_lines_did_not_issue_and_lost_input() {
-    let lab = lab(|_| {}).await;
+    let lab = external_lab(|_| {}).await;
     // HELO and QUIT only.
     let mut c = lab.client(66).await;
     c.read_reply().await.unwrap();
@@ -215,7 +180,7 @@ async fn bad_identity_values_stop_the_start() {
     ] {
         let mut p = external_profile();
         f(&mut p);
-        let e = relay_under_test::BuiltinRelay::start(p, lab_network(net)).await.unwrap_err().to_string();
+        let e = relay_under_test::BuiltinRelay::start(p, refusal_network(net)).await.unwrap_err().to_string();
         assert!(e.starts_with(want), "{e}");
     }
 }

@@ -50,6 +50,15 @@ fn prerequisites(flavour: &str) {
     );
 }
 
+/// An MX sink named `name` on `addr`:25 inside the lab namespace.
+async fn start_sink(ns: &LabNamespace, addr: &str, name: &'static str) -> MxSink {
+    let addr = SocketAddr::new(ip(addr), 25);
+    ns.enter(move || MxSink::start(addr, SinkConfig::accept(name), lab_core::clock::wall()))
+        .await
+        .unwrap()
+        .expect("MX sink in the lab")
+}
+
 impl Lab {
     async fn up() -> Lab {
         let ns = LabNamespace::create().expect("lab namespace");
@@ -72,17 +81,7 @@ impl Lab {
             .await
             .unwrap()
             .expect("mock DNS in the lab");
-        let sink = ns
-            .enter(|| {
-                MxSink::start(
-                    SocketAddr::new(ip(MX), 25),
-                    SinkConfig::accept("internal.sysiphus.com"),
-                    lab_core::clock::wall(),
-                )
-            })
-            .await
-            .unwrap()
-            .expect("MX sink in the lab");
+        let sink = start_sink(&ns, MX, "internal.sysiphus.com").await;
         Lab { ns, dns, sink }
     }
 
@@ -90,6 +89,11 @@ impl Lab {
         let mut profile = RelayProfile::new("external.sysiphus.com");
         profile.relay_domains = vec!["sysiphus.com".into(), "10.1.1".into()];
         profile.max_hop_count = 50;
+        self.relay_with(profile, native).await
+    }
+
+    /// The relay at 192.0.2.25 with `profile`.
+    async fn relay_with<F: Flavour>(&self, profile: RelayProfile, native: NativeConfig) -> RealRelay<F> {
         match RealRelay::<F>::start(self.ns.clone(), profile, netns_lab_network(ip(RELAY), ip(DNS)), native).await {
             Ok(r) => r,
             Err(e) => panic!("{e}"),
@@ -264,17 +268,7 @@ async fn deferred_then_delivered_by_a_queue_run<F: Flavour>() {
     let sink = std::mem::replace(&mut lab.sink, {
         // a placeholder sink on another lab address; the real MX (192.0.2.10) is down for now
         lab.ns.add_address(ip("192.0.2.11")).unwrap();
-        lab.ns
-            .enter(|| {
-                MxSink::start(
-                    SocketAddr::new(ip("192.0.2.11"), 25),
-                    SinkConfig::accept("spare"),
-                    lab_core::clock::wall(),
-                )
-            })
-            .await
-            .unwrap()
-            .unwrap()
+        start_sink(&lab.ns, "192.0.2.11", "spare").await
     });
     sink.shutdown().await;
     let relay: RealRelay<F> = lab.relay(NativeConfig::Rendered).await;
@@ -289,19 +283,7 @@ async fn deferred_then_delivered_by_a_queue_run<F: Flavour>() {
     assert!(q[0].recipients.iter().any(|r| r.contains("john@sysiphus.com")), "{q:?}");
     assert!(relay.events().iter().any(|e| e.kind == EventKind::Deferred), "{}", dump(&relay));
 
-    let sink = lab
-        .ns
-        .enter(|| {
-            MxSink::start(
-                SocketAddr::new(ip(MX), 25),
-                SinkConfig::accept("internal.sysiphus.com"),
-                lab_core::clock::wall(),
-            )
-        })
-        .await
-        .unwrap()
-        .unwrap();
-    lab.sink = sink;
+    lab.sink = start_sink(&lab.ns, MX, "internal.sysiphus.com").await;
     let mut delivered = false;
     for _ in 0..5 {
         relay.queue_run().await.unwrap_or_else(|e| panic!("queue run: {e}\n{}", dump(&relay)));
@@ -334,23 +316,8 @@ FEATURE(`no_default_msa')dnl
 MAILER(`smtp')dnl
 ";
 
-const IGNORE: &str = "needs root and the MTAs from relay-under-test/mta/install.sh; run with --ignored";
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs root and the MTAs from relay-under-test/mta/install.sh; run with --ignored"]
-async fn postfix_relays_for_its_domain_and_refuses_outsiders() {
-    relays_for_its_domain_and_refuses_outsiders::<Postfix>(NativeConfig::Rendered).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs root and the MTAs from relay-under-test/mta/install.sh; run with --ignored"]
-async fn postfix_unknown_domain_gets_nxdomain_and_no_outside_connection() {
-    unknown_domain_gets_nxdomain_and_no_outside_connection::<Postfix>().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs root and the MTAs from relay-under-test/mta/install.sh; run with --ignored"]
-async fn postfix_takes_a_native_snippet() {
+/// Postfix takes a `main.cf` snippet from the scenario.
+async fn postfix_snippet() {
     prerequisites("postfix");
     let lab = Lab::up().await;
     let relay: RealRelay<Postfix> =
@@ -363,56 +330,8 @@ async fn postfix_takes_a_native_snippet() {
     lab.down().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs root and the MTAs from relay-under-test/mta/install.sh; run with --ignored"]
-async fn sendmail_relays_for_its_domain_and_refuses_outsiders() {
-    relays_for_its_domain_and_refuses_outsiders::<Sendmail>(NativeConfig::Rendered).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs root and the MTAs from relay-under-test/mta/install.sh; run with --ignored"]
-async fn sendmail_unknown_domain_gets_nxdomain_and_no_outside_connection() {
-    unknown_domain_gets_nxdomain_and_no_outside_connection::<Sendmail>().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs root and the MTAs from relay-under-test/mta/install.sh; run with --ignored"]
-async fn exim_relays_for_its_domain_and_refuses_outsiders() {
-    relays_for_its_domain_and_refuses_outsiders::<Exim>(NativeConfig::Rendered).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs root and the MTAs from relay-under-test/mta/install.sh; run with --ignored"]
-async fn exim_unknown_domain_gets_nxdomain_and_no_outside_connection() {
-    unknown_domain_gets_nxdomain_and_no_outside_connection::<Exim>().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs root and the MTAs from relay-under-test/mta/install.sh; run with --ignored"]
-async fn opensmtpd_relays_for_its_domain_and_refuses_outsiders() {
-    relays_for_its_domain_and_refuses_outsiders::<OpenSmtpd>(NativeConfig::Rendered).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs root and the MTAs from relay-under-test/mta/install.sh; run with --ignored"]
-async fn opensmtpd_unknown_domain_gets_nxdomain_and_no_outside_connection() {
-    unknown_domain_gets_nxdomain_and_no_outside_connection::<OpenSmtpd>().await;
-}
-
-/// Without root, creating a namespace says what to do (runs everywhere).
-#[test]
-fn without_root_the_error_says_what_to_do() {
-    let _ = IGNORE;
-    if netns::is_root() {
-        return;
-    }
-    let e = LabNamespace::create().unwrap_err();
-    assert_eq!(e.to_string(), "the netns backend needs root: run as root or use the loopback backend");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs root and the MTAs from relay-under-test/mta/install.sh; run with --ignored"]
-async fn sendmail_builds_from_a_course_style_mc() {
+/// Sendmail runs [`COURSE_MC`] given whole, with relay-domains from the profile.
+async fn sendmail_course_mc() {
     prerequisites("sendmail");
     let lab = Lab::up().await;
     let relay: RealRelay<Sendmail> = lab.relay(NativeConfig::Whole(COURSE_MC.into())).await;
@@ -441,53 +360,72 @@ async fn sendmail_builds_from_a_course_style_mc() {
     lab.down().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs root and the MTAs from relay-under-test/mta/install.sh; run with --ignored"]
-async fn postfix_deferred_then_delivered_by_a_queue_run() {
-    deferred_then_delivered_by_a_queue_run::<Postfix>().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs root and the MTAs from relay-under-test/mta/install.sh; run with --ignored"]
-async fn sendmail_deferred_then_delivered_by_a_queue_run() {
-    deferred_then_delivered_by_a_queue_run::<Sendmail>().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs root and the MTAs from relay-under-test/mta/install.sh; run with --ignored"]
-async fn exim_deferred_then_delivered_by_a_queue_run() {
-    deferred_then_delivered_by_a_queue_run::<Exim>().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs root and the MTAs from relay-under-test/mta/install.sh; run with --ignored"]
-async fn opensmtpd_deferred_then_delivered_by_a_queue_run() {
-    deferred_then_delivered_by_a_queue_run::<OpenSmtpd>().await;
-}
-
 /// The profile's access map (the relay-policy fields) reaches real Sendmail:
 /// `From:lying.com REJECT` refuses the sender.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs root and the MTAs from relay-under-test/mta/install.sh; run with --ignored"]
-async fn sendmail_renders_the_profiles_access_map() {
+async fn sendmail_access_map() {
     prerequisites("sendmail");
     let lab = Lab::up().await;
     let profile: RelayProfile = serde_yaml::from_str(
         "hostname: external.sysiphus.com\nrelay_domains: [sysiphus.com, 10.1.1]\naccess: [\"From:lying.com REJECT\"]\n",
     )
     .unwrap();
-    let relay = RealRelay::<Sendmail>::start(
-        lab.ns.clone(),
-        profile,
-        netns_lab_network(ip(RELAY), ip(DNS)),
-        NativeConfig::Rendered,
-    )
-    .await
-    .unwrap_or_else(|e| panic!("{e}"));
+    let relay: RealRelay<Sendmail> = lab.relay_with(profile, NativeConfig::Rendered).await;
     let c = lab.client(SPAMMER, relay.smtp_addr()).await;
     let r = send(c, "spoof.example.com", "Im@lying.com", &["john@sysiphus.com"], "Subject: x\n\nx\n").await;
     assert!(r[0].is_permanent(), "MAIL refused by the access map: {r:?}\n{}", dump(&relay));
     assert!(relay.events().iter().any(|e| e.kind == EventKind::Rejected), "{}", dump(&relay));
     relay.stop().await;
     lab.down().await;
+}
+
+/// Declares the tests that need root and the MTAs, each awaiting its scenario
+/// on a two-thread runtime: `#[ignore]`d in a plain `cargo test` (see the
+/// module docs).
+macro_rules! real_mta_tests {
+    ($($name:ident => $scenario:expr;)*) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        #[ignore = "needs root and the MTAs from relay-under-test/mta/install.sh; run with --ignored"]
+        async fn $name() {
+            $scenario.await;
+        }
+    )*};
+}
+
+real_mta_tests! {
+    postfix_relays_for_its_domain_and_refuses_outsiders =>
+        relays_for_its_domain_and_refuses_outsiders::<Postfix>(NativeConfig::Rendered);
+    sendmail_relays_for_its_domain_and_refuses_outsiders =>
+        relays_for_its_domain_and_refuses_outsiders::<Sendmail>(NativeConfig::Rendered);
+    exim_relays_for_its_domain_and_refuses_outsiders =>
+        relays_for_its_domain_and_refuses_outsiders::<Exim>(NativeConfig::Rendered);
+    opensmtpd_relays_for_its_domain_and_refuses_outsiders =>
+        relays_for_its_domain_and_refuses_outsiders::<OpenSmtpd>(NativeConfig::Rendered);
+
+    postfix_unknown_domain_gets_nxdomain_and_no_outside_connection =>
+        unknown_domain_gets_nxdomain_and_no_outside_connection::<Postfix>();
+    sendmail_unknown_domain_gets_nxdomain_and_no_outside_connection =>
+        unknown_domain_gets_nxdomain_and_no_outside_connection::<Sendmail>();
+    exim_unknown_domain_gets_nxdomain_and_no_outside_connection =>
+        unknown_domain_gets_nxdomain_and_no_outside_connection::<Exim>();
+    opensmtpd_unknown_domain_gets_nxdomain_and_no_outside_connection =>
+        unknown_domain_gets_nxdomain_and_no_outside_connection::<OpenSmtpd>();
+
+    postfix_deferred_then_delivered_by_a_queue_run => deferred_then_delivered_by_a_queue_run::<Postfix>();
+    sendmail_deferred_then_delivered_by_a_queue_run => deferred_then_delivered_by_a_queue_run::<Sendmail>();
+    exim_deferred_then_delivered_by_a_queue_run => deferred_then_delivered_by_a_queue_run::<Exim>();
+    opensmtpd_deferred_then_delivered_by_a_queue_run => deferred_then_delivered_by_a_queue_run::<OpenSmtpd>();
+
+    postfix_takes_a_native_snippet => postfix_snippet();
+    sendmail_builds_from_a_course_style_mc => sendmail_course_mc();
+    sendmail_renders_the_profiles_access_map => sendmail_access_map();
+}
+
+/// Without root, creating a namespace says what to do (runs everywhere).
+#[test]
+fn without_root_the_error_says_what_to_do() {
+    if netns::is_root() {
+        return;
+    }
+    let e = LabNamespace::create().unwrap_err();
+    assert_eq!(e.to_string(), "the netns backend needs root: run as root or use the loopback backend");
 }

@@ -13,20 +13,6 @@ use std::net::SocketAddr;
 use std::time::Duration;
 use support::*;
 
-/// The course's external relay: sysiphus.com inbound, 203.0.113.9 outbound.
-async fn lab(f: impl FnOnce(&mut RelayProfile)) -> Lab {
-    lab_zone(f, Vec::new()).await
-}
-
-async fn lab_zone(f: impl FnOnce(&mut RelayProfile), mut zone: Vec<Rec>) -> Lab {
-    let mut p = external_profile();
-    f(&mut p);
-    zone.push(ptr("203.0.113.66", "real.dom.com"));
-    let net = subnet();
-    let port = free_port(host_real_ip(net, 10)).await;
-    Lab::start(net, LabSpec::new(p, zone, port)).await
-}
-
 async fn greeted(lab: &Lab, client: u8) -> SmtpClient {
     let mut c = lab.client(client).await;
     c.read_reply().await.unwrap();
@@ -34,23 +20,18 @@ async fn greeted(lab: &Lab, client: u8) -> SmtpClient {
     c
 }
 
-async fn talk(c: &mut SmtpClient, lines: &[&str]) -> Vec<String> {
-    let mut out = Vec::new();
-    for l in lines {
-        out.push(c.command(l).await.unwrap().text());
+/// Send `line`; after a 250, RSET to be ready for the next MAIL.
+async fn say_then_reset(c: &mut SmtpClient, line: &str) -> String {
+    let r = c.command(line).await.unwrap().text();
+    if r.starts_with("250") {
+        c.command("RSET").await.unwrap();
     }
-    out
-}
-
-/// Log lines without the syslog prefix, queue ids as `QID`.
-fn log_of(lab: &Lab) -> Vec<String> {
-    let qid = regex::Regex::new(r"^[0-9A-Za-x]{8}\d{6}: ").unwrap();
-    lab.relay.log_lines().iter().map(|l| qid.replace(l.split_once("]: ").unwrap().1, "QID: ").into_owned()).collect()
+    r
 }
 
 #[tokio::test]
 async fn relay_tricks_are_refused_as_relaying() {
-    let lab = lab(|_| {}).await;
+    let lab = external_lab(|_| {}).await;
     let mut c = greeted(&lab, 66).await;
     c.command("MAIL FROM:<john@sysiphus.com>").await.unwrap();
     let tricks = [
@@ -93,7 +74,7 @@ async fn relay_tricks_are_refused_as_relaying() {
 
 #[tokio::test]
 async fn promiscuous_relay_relays_for_anyone() {
-    let lab = lab(|p| p.promiscuous_relay = true).await;
+    let lab = external_lab(|p| p.promiscuous_relay = true).await;
     let mut c = greeted(&lab, 66).await;
     assert_eq!(
         talk(&mut c, &["MAIL FROM:<a@b.example>", "RCPT TO:<x@deer-run.com>"]).await[1],
@@ -108,14 +89,14 @@ async fn promiscuous_relay_relays_for_anyone() {
 }
 
 async fn lab_off() -> Lab {
-    lab(|_| {}).await
+    external_lab(|_| {}).await
 }
 
 #[tokio::test]
 async fn relay_entire_domain_covers_the_hosts_domain_both_ways() {
     // $m = sysiphus.com; relay_domains names only the outbound client.
     let zone = vec![ptr("203.0.113.67", "ws7.sysiphus.com")];
-    let lab = lab_zone(
+    let lab = external_lab_with(
         |p| {
             p.relay_entire_domain = true;
             p.relay_domains = vec![];
@@ -138,7 +119,7 @@ async fn relay_entire_domain_covers_the_hosts_domain_both_ways() {
 
 #[tokio::test]
 async fn relay_hosts_only_matches_exact_names() {
-    let lab = lab(|p| p.relay_hosts_only = true).await;
+    let lab = external_lab(|p| p.relay_hosts_only = true).await;
     let mut c = greeted(&lab, 66).await;
     assert_eq!(
         talk(&mut c, &["MAIL FROM:<a@b.example>", "RCPT TO:<x@sysiphus.com>", "RCPT TO:<x@eng.sysiphus.com>"]).await
@@ -149,7 +130,7 @@ async fn relay_hosts_only_matches_exact_names() {
 
 #[tokio::test]
 async fn our_address_literal_is_local() {
-    let lab = lab(|_| {}).await;
+    let lab = external_lab(|_| {}).await;
     let mut c = greeted(&lab, 66).await;
     let r =
         talk(&mut c, &["MAIL FROM:<a@b.example>", "RCPT TO:<root@[198.51.100.25]>", "RCPT TO:<root@[198.51.100.26]>"])
@@ -161,7 +142,7 @@ async fn our_address_literal_is_local() {
 
 #[tokio::test]
 async fn connect_reject_makes_a_null_session() {
-    let lab = lab(|p| p.access = vec!["Connect:203.0.113.66 REJECT".into()]).await;
+    let lab = external_lab(|p| p.access = vec!["Connect:203.0.113.66 REJECT".into()]).await;
     let mut c = lab.client(66).await;
     assert!(c.read_reply().await.unwrap().text().starts_with("220 external.sysiphus.com ESMTP Sendmail"));
     assert_eq!(
@@ -188,7 +169,7 @@ async fn connect_reject_makes_a_null_session() {
 #[tokio::test]
 async fn connect_entries_by_name_and_prefix_with_error_texts() {
     let zone = vec![ptr("203.0.113.67", "dialup-67.spam.example")];
-    let lab = lab_zone(
+    let lab = external_lab_with(
         |p| {
             p.access = vec![
                 "Connect:spam.example ERROR:5.7.1:550 Dialups go through their ISP".into(),
@@ -215,7 +196,7 @@ async fn connect_entries_by_name_and_prefix_with_error_texts() {
 
 #[tokio::test]
 async fn from_entries_refuse_at_mail_with_their_texts() {
-    let lab = lab(|p| {
+    let lab = external_lab(|p| {
         p.access = vec![
             "From:foo.biz REJECT".into(),
             "From:zecpax@yahoo.com ERROR: You annoy me".into(),
@@ -228,13 +209,7 @@ async fn from_entries_refuse_at_mail_with_their_texts() {
     })
     .await;
     let mut c = greeted(&lab, 66).await;
-    let mut say = async |l: &str| {
-        let r = c.command(l).await.unwrap().text();
-        if r.starts_with("250") {
-            c.command("RSET").await.unwrap();
-        }
-        r
-    };
+    let mut say = async |l: &str| say_then_reset(&mut c, l).await;
     assert_eq!(say("mail from: spam@foo.biz").await, "550 5.7.1 spam@foo.biz... Access denied");
     assert_eq!(say("MAIL FROM:<x@mail.foo.biz>").await, "550 5.7.1 <x@mail.foo.biz>... Access denied");
     assert_eq!(say("MAIL FROM:<zecpax@yahoo.com>").await, "553 5.3.0 <zecpax@yahoo.com>... You annoy me");
@@ -259,7 +234,7 @@ async fn from_entries_refuse_at_mail_with_their_texts() {
 
 #[tokio::test]
 async fn to_and_connect_relay_entries_grant_relaying() {
-    let lab = lab(|p| p.access = vec!["To:friend.domain RELAY".into(), "203.0.113.67 RELAY".into()]).await;
+    let lab = external_lab(|p| p.access = vec!["To:friend.domain RELAY".into(), "203.0.113.67 RELAY".into()]).await;
     let mut outside = greeted(&lab, 66).await;
     assert_eq!(
         talk(&mut outside, &["MAIL FROM:<a@b.example>", "RCPT TO:<x@mx.friend.domain>", "RCPT TO:<x@deer-run.com>"])
@@ -277,7 +252,7 @@ async fn to_and_connect_relay_entries_grant_relaying() {
 async fn blacklist_recipients_lets_to_entries_refuse() {
     let access =
         vec!["To:old@sysiphus.com REJECT".into(), "To:gone.sysiphus.com ERROR:5.1.6:550 Moved to other.com".into()];
-    let strict = lab(|p| {
+    let strict = external_lab(|p| {
         p.access = access.clone();
         p.blacklist_recipients = true;
     })
@@ -297,7 +272,7 @@ async fn blacklist_recipients_lets_to_entries_refuse() {
          reject=550 5.2.1 <old@sysiphus.com>... Mailbox disabled for this recipient"
     );
     // Without the FEATURE, To: entries only grant relaying.
-    let lab = lab(|p| p.access = access).await;
+    let lab = external_lab(|p| p.access = access).await;
     let mut c = greeted(&lab, 66).await;
     assert_eq!(
         talk(&mut c, &["MAIL FROM:<a@b.example>", "RCPT TO:<old@sysiphus.com>"]).await[1],
@@ -308,7 +283,7 @@ async fn blacklist_recipients_lets_to_entries_refuse() {
 #[tokio::test]
 async fn delay_checks_friend_reproduces_the_course_exercise() {
     // [C:Ex 6.1.3], as typed there (no brackets).
-    let lab = lab(|p| {
+    let lab = external_lab(|p| {
         p.access = vec!["Spam:abuse@sysiphus.com FRIEND".into(), "From:foo.biz REJECT".into()];
         p.delay_checks = DelayChecks::Friend;
     })
@@ -332,7 +307,7 @@ async fn delay_checks_friend_reproduces_the_course_exercise() {
 #[tokio::test]
 async fn delay_checks_moves_connect_and_sender_checks_to_rcpt() {
     let zone = vec![Rec::ServFail("lamers.org".into())];
-    let lab = lab_zone(
+    let lab = external_lab_with(
         |p| {
             p.access = vec!["Connect:203.0.113.66 REJECT".into(), "Spam:abuse@sysiphus.com FRIEND".into()];
             p.delay_checks = DelayChecks::On;
@@ -360,7 +335,7 @@ async fn delay_checks_moves_connect_and_sender_checks_to_rcpt() {
 
 #[tokio::test]
 async fn delay_checks_hater_filters_only_haters() {
-    let lab = lab(|p| {
+    let lab = external_lab(|p| {
         p.access = vec!["Spam:hal@sysiphus.com HATER".into(), "From:foo.biz REJECT".into()];
         p.delay_checks = DelayChecks::Hater;
     })
@@ -410,7 +385,7 @@ async fn discard_accepts_the_message_and_delivers_nothing() {
 
 #[tokio::test]
 async fn unqualified_senders_are_refused_unless_accepted() {
-    let lab = lab(|_| {}).await;
+    let lab = external_lab(|_| {}).await;
     let mut c = greeted(&lab, 66).await;
     assert_eq!(
         c.command("MAIL FROM:<eve>").await.unwrap().text(),
@@ -427,7 +402,7 @@ async fn unqualified_senders_are_refused_unless_accepted() {
 }
 
 async fn lab_accepting_bare_names() -> Lab {
-    lab(|p| p.accept_unqualified_senders = true).await
+    external_lab(|p| p.accept_unqualified_senders = true).await
 }
 
 #[tokio::test]
@@ -441,15 +416,9 @@ async fn sender_domains_must_resolve() {
         p.accept_unresolvable_domains = false;
         p.access = vec!["From:ghost.example OK".into()];
     };
-    let lab = lab_zone(strict, zone.clone()).await;
+    let lab = external_lab_with(strict, zone.clone()).await;
     let mut c = greeted(&lab, 66).await;
-    let mut say = async |l: &str| {
-        let r = c.command(l).await.unwrap().text();
-        if r.starts_with("250") {
-            c.command("RSET").await.unwrap();
-        }
-        r
-    };
+    let mut say = async |l: &str| say_then_reset(&mut c, l).await;
     assert_eq!(say("MAIL FROM:<hal@deer-run.com>").await, "250 2.1.0 <hal@deer-run.com>... Sender ok");
     assert_eq!(
         say("MAIL FROM:<a@sysiphus-partner.example>").await,
@@ -471,12 +440,12 @@ async fn sender_domains_must_resolve() {
         "QID: ruleset=check_mail, arg1=<Im@lying.com>, relay=real.dom.com [203.0.113.66], \
          reject=553 5.1.8 <Im@lying.com>... Domain of sender address Im@lying.com does not exist"
     );
-    let asked: Vec<String> = lab.dns.queries.lock().unwrap().iter().map(|(n, t)| format!("{t} {n}")).collect();
+    let asked = lab.dns.asked();
     for q in ["A deer-run.com", "MX deer-run.com", "A lying.com", "A lamers.org"] {
         assert!(asked.contains(&q.to_string()), "{q} not in {asked:?}");
     }
     // accept_unresolvable_domains: no test, no question.
-    let lab = lab_zone(|p| p.accept_unresolvable_domains = true, zone).await;
+    let lab = external_lab_with(|p| p.accept_unresolvable_domains = true, zone).await;
     let mut c = greeted(&lab, 66).await;
     assert_eq!(c.command("MAIL FROM:<Im@lying.com>").await.unwrap().code, 250);
     assert!(!lab.dns.queries.lock().unwrap().iter().any(|(n, _)| n == "lying.com"));
@@ -484,7 +453,7 @@ async fn sender_domains_must_resolve() {
 
 #[tokio::test]
 async fn greet_pause_catches_slammers_except_exempt_clients() {
-    let lab = lab(|p| {
+    let lab = external_lab(|p| {
         p.greet_pause = 300;
         p.access = vec!["GreetPause:203.0.113.67 0".into()];
     })
@@ -541,15 +510,7 @@ async fn bad_access_lines_stop_the_start() {
     ] {
         let mut p = external_profile();
         p.access = vec![line.into()];
-        let lab_net = relay_under_test::LabNetwork {
-            listen: SocketAddr::new(ip(net, 2), 0),
-            virtual_ip: "198.51.100.25".parse().unwrap(),
-            dns: SocketAddr::new(ip(net, 53), 53),
-            smtp_port: 25,
-            addresses: lab_core::AddressMap::identity(),
-            clock: course_clock(),
-        };
-        let e = relay_under_test::BuiltinRelay::start(p, lab_net).await.unwrap_err().to_string();
+        let e = relay_under_test::BuiltinRelay::start(p, refusal_network(net)).await.unwrap_err().to_string();
         assert!(e.starts_with(want), "{e}");
     }
 }

@@ -8,6 +8,7 @@
 //! `|command`. `owner-<name>` is where errors about `<name>` go: it becomes
 //! the envelope sender of the expanded copies (`[S alias.c]`).
 
+use super::{table_lines, TableLine};
 use std::collections::{BTreeMap, HashMap};
 
 /// One right-hand side item.
@@ -122,12 +123,7 @@ impl Aliases {
     /// given include files.
     pub fn parse<S: AsRef<str>>(lines: &[S], includes: &BTreeMap<String, String>) -> Result<Aliases, AliasesError> {
         let mut map = HashMap::new();
-        for raw in lines {
-            let raw = raw.as_ref();
-            let line = raw.trim();
-            if line.is_empty() || line.starts_with('#') {
-                continue;
-            }
+        for TableLine { raw, text: line } in table_lines(lines) {
             let bad = |why: String| AliasesError::Line { line: raw.to_string(), why };
             let (name, rhs) = line
                 .split_once(':')

@@ -6,6 +6,7 @@
 //! and headers, senders and recipients — and the left-hand domains count as
 //! ours for the relay check.
 
+use super::{table_lines, TableLine};
 use crate::profile::check_domain;
 use std::collections::HashMap;
 
@@ -29,12 +30,7 @@ impl Domaintable {
     /// Parse `from.domain to.domain` lines; blank lines and `#` comments are skipped.
     pub fn parse<S: AsRef<str>>(lines: &[S]) -> Result<Domaintable, DomaintableError> {
         let mut map = HashMap::new();
-        for raw in lines {
-            let raw = raw.as_ref();
-            let line = raw.trim();
-            if line.is_empty() || line.starts_with('#') {
-                continue;
-            }
+        for TableLine { raw, text: line } in table_lines(lines) {
             let bad = |why: String| DomaintableError { line: raw.to_string(), why };
             let words: Vec<&str> = line.split_whitespace().collect();
             if words.len() != 2 {

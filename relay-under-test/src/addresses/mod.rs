@@ -18,6 +18,26 @@ pub use domaintable::{Domaintable, DomaintableError};
 pub use masquerade::Masquerade;
 pub use virtusertable::{VirtTarget, Virtusertable, VirtusertableError};
 
+/// One entry line of a table in the profile's text form (`mailertable`,
+/// `domaintable`, `virtusertable`, `aliases`, `access`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TableLine<'a> {
+    /// The line as given.
+    pub raw: &'a str,
+    /// The line trimmed: never blank, never a `#` comment.
+    pub text: &'a str,
+}
+
+/// The entry lines of a table, in order; blank lines and `#` comments are
+/// skipped.
+pub(crate) fn table_lines<S: AsRef<str>>(lines: &[S]) -> impl Iterator<Item = TableLine<'_>> {
+    lines.iter().filter_map(|raw| {
+        let raw = raw.as_ref();
+        let text = raw.trim();
+        (!text.is_empty() && !text.starts_with('#')).then_some(TableLine { raw, text })
+    })
+}
+
 /// Split `user@domain` at the last `@`: `(user, Some(domain))`, or
 /// `(addr, None)` for a bare local name. The domain is lower-cased, without
 /// a trailing dot.

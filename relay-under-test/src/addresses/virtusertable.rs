@@ -11,6 +11,7 @@
 //! Only the envelope recipient changes; headers keep the old address and
 //! the log's `to=` shows it too.
 
+use super::{table_lines, TableLine};
 use crate::profile::check_domain;
 use crate::routing::mailer::ErrorReply;
 use std::collections::HashMap;
@@ -64,12 +65,7 @@ impl Virtusertable {
     /// Parse the table's lines; blank lines and `#` comments are skipped.
     pub fn parse<S: AsRef<str>>(lines: &[S]) -> Result<Virtusertable, VirtusertableError> {
         let mut entries = HashMap::new();
-        for raw in lines {
-            let raw = raw.as_ref();
-            let line = raw.trim();
-            if line.is_empty() || line.starts_with('#') {
-                continue;
-            }
+        for TableLine { raw, text: line } in table_lines(lines) {
             let bad = |why: String| VirtusertableError { line: raw.to_string(), why };
             let (key, target) = line
                 .split_once(char::is_whitespace)

@@ -126,6 +126,11 @@ fn enhanced(text: &str) -> Option<String> {
     })
 }
 
+/// The status of a refusal's reply text: its enhanced code, else its reply code.
+fn reply_status(reply: &str) -> Option<String> {
+    enhanced(reply).or_else(|| reply.get(..3).map(str::to_string))
+}
+
 /// Postfix 3.7 lines.
 pub fn postfix(line: &str) -> Vec<RelayEvent> {
     let Some((prog, msg)) = split_syslog(line) else { return vec![] };
@@ -141,7 +146,7 @@ pub fn postfix(line: &str) -> Vec<RelayEvent> {
         if let Some((what, reply)) = rest.split_once("]: ") {
             e.peer = what.split_once(" from ").map(|(_, p)| format!("{p}]"));
             let (text, tail) = reply.split_once("; ").unwrap_or((reply, ""));
-            e.status = enhanced(text).or_else(|| text.get(..3).map(str::to_string));
+            e.status = reply_status(text);
             e.text = Some(text.to_string());
             e.from = field(tail, "from").map(addr);
             e.to = field(tail, "to").map(addr);
@@ -203,7 +208,7 @@ pub fn sendmail(line: &str) -> Vec<RelayEvent> {
     if let Some(reject) = field(rest, "reject").map(|_| rest.split_once("reject=").unwrap().1) {
         let mut e = RelayEvent::new(EventKind::Rejected, line);
         e.qid = qid.map(str::to_string);
-        e.status = enhanced(reject).or_else(|| reject.get(..3).map(str::to_string));
+        e.status = reply_status(reject);
         e.text = Some(reject.to_string());
         e.peer = field(rest, "relay").map(str::to_string);
         let arg1 = field(rest, "arg1").map(addr);
@@ -377,7 +382,7 @@ pub fn opensmtpd(line: &str) -> Vec<RelayEvent> {
             } else if let Some(a) = command.strip_prefix("MAIL FROM:") {
                 e.from = Some(addr(a.split_whitespace().next().unwrap_or(a)));
             }
-            e.status = enhanced(&result).or_else(|| result.get(..3).map(str::to_string));
+            e.status = reply_status(&result);
             e.text = Some(result);
             vec![e]
         }

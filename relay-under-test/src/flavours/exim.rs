@@ -22,7 +22,8 @@
 //! | `smtp_timeout` | the smtp transport's `command_timeout` and `data_timeout` |
 
 use super::{
-    arrived_now, events, relay_split, Flavour, FlavourError, MtaGroup, MtaUser, NativeConfig, QueueSnapshot, RelayEvent,
+    arrived_now, events, postmaster_aliases, relay_lists, sh, timeout_secs, Flavour, FlavourError, MtaGroup, MtaUser,
+    NativeConfig, QueueSnapshot, RelayEvent,
 };
 use crate::netns::RootFile;
 use crate::{LabNetwork, QueuedMessage, RelayProfile};
@@ -47,26 +48,17 @@ pub fn lab_options(net: &LabNetwork) -> String {
 
 /// The whole rendered configuration, `snippet` at the end of the main section.
 pub fn render_conf(profile: &RelayProfile, net: &LabNetwork, snippet: &str) -> Result<String, FlavourError> {
-    let (domains, nets) = relay_split(profile)?;
+    let lists = relay_lists(profile, "*.")?;
     let host = profile.hostname.trim_end_matches('.');
     let mut local = vec!["@".to_string(), "localhost".to_string()];
-    local.extend(profile.local_host_names.iter().map(|n| n.trim_end_matches('.').to_ascii_lowercase()));
-    let mut relay_to = Vec::new();
-    for d in &domains {
-        relay_to.push(d.clone());
-        if !profile.relay_hosts_only {
-            relay_to.push(format!("*.{d}"));
-        }
-    }
-    let mut from_hosts = vec!["127.0.0.0/8".to_string()];
-    from_hosts.extend(nets);
-    let t = profile.smtp_timeout.as_secs().max(1);
+    local.extend(lists.local_names);
+    let t = timeout_secs(profile);
     let mut s = lab_options(net);
     s.push_str("\n# relaylab: rendered from the relay profile\n");
     s.push_str(&format!("primary_hostname = {host}\n"));
     s.push_str(&format!("domainlist local_domains = {}\n", local.join(" : ")));
-    s.push_str(&format!("domainlist relay_to_domains = {}\n", relay_to.join(" : ")));
-    s.push_str(&format!("hostlist relay_from_hosts = {}\n", from_hosts.join(" : ")));
+    s.push_str(&format!("domainlist relay_to_domains = {}\n", lists.relay_to.join(" : ")));
+    s.push_str(&format!("hostlist relay_from_hosts = {}\n", lists.relay_from.join(" : ")));
     s.push_str(&format!("received_headers_max = {}\n", profile.max_hop_count));
     s.push_str("acl_smtp_rcpt = acl_check_rcpt\nhost_lookup = *\n");
     s.push_str("ignore_bounce_errors_after = 2d\ntimeout_frozen_after = 7d\n");
@@ -152,11 +144,11 @@ impl Flavour for Exim {
             NativeConfig::Snippet(s) => render_conf(profile, net, s)?,
             NativeConfig::Whole(w) => format!("{}\n# relaylab: the scenario's configuration\n{w}\n", lab_options(net)),
         };
-        Ok(vec![RootFile::new("/etc/exim4/exim4.conf", conf), RootFile::new("/etc/aliases", "postmaster: root\n")])
+        Ok(vec![RootFile::new("/etc/exim4/exim4.conf", conf), postmaster_aliases()])
     }
 
     fn prepare(&self) -> Vec<Vec<String>> {
-        vec![vec!["sh".into(), "-c".into(), PREPARE.into()]]
+        vec![sh(PREPARE)]
     }
 
     fn start(&self) -> Vec<String> {
@@ -164,7 +156,7 @@ impl Flavour for Exim {
     }
 
     fn stop(&self) -> Vec<String> {
-        vec!["sh".into(), "-c".into(), "kill $(cat /run/exim4/exim.pid)".into()]
+        sh("kill $(cat /run/exim4/exim.pid)")
     }
 
     fn queue_run(&self) -> Vec<String> {
@@ -172,7 +164,7 @@ impl Flavour for Exim {
     }
 
     fn mailq(&self) -> Vec<String> {
-        vec!["sh".into(), "-c".into(), MAILQ.into()]
+        sh(MAILQ)
     }
 
     fn parse_mailq(&self, text: &str) -> QueueSnapshot {

@@ -244,6 +244,51 @@ pub fn relay_split(profile: &RelayProfile) -> Result<(Vec<String>, Vec<String>),
     Ok((domains, nets))
 }
 
+/// The relay entries and local names of the profile as the Postfix, Exim and
+/// OpenSMTPD renderings list them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RelayLists {
+    /// The `relay_domains` names, each followed by the pattern for its
+    /// subdomains unless `relay_hosts_only`.
+    pub relay_to: Vec<String>,
+    /// The clients that may relay: `127.0.0.0/8` (Sendmail relays for
+    /// localhost) and the `relay_domains` IP prefixes as CIDR.
+    pub relay_from: Vec<String>,
+    /// `local_host_names`, lower case, without trailing dots.
+    pub local_names: Vec<String>,
+}
+
+/// The profile's [`RelayLists`]; a domain's subdomains are written
+/// `{subdomains}{domain}` (`.` for Postfix, `*.` for Exim and OpenSMTPD).
+pub(crate) fn relay_lists(profile: &RelayProfile, subdomains: &str) -> Result<RelayLists, FlavourError> {
+    let (domains, nets) = relay_split(profile)?;
+    let mut relay_to = Vec::new();
+    for d in domains {
+        let below = (!profile.relay_hosts_only).then(|| format!("{subdomains}{d}"));
+        relay_to.push(d);
+        relay_to.extend(below);
+    }
+    let mut relay_from = vec!["127.0.0.0/8".to_string()];
+    relay_from.extend(nets);
+    let local_names = profile.local_host_names.iter().map(|n| n.trim_end_matches('.').to_ascii_lowercase()).collect();
+    Ok(RelayLists { relay_to, relay_from, local_names })
+}
+
+/// The profile's `smtp_timeout` in whole seconds, at least one.
+pub(crate) fn timeout_secs(profile: &RelayProfile) -> u64 {
+    profile.smtp_timeout.as_secs().max(1)
+}
+
+/// The `/etc/aliases` of an MTA that has no local mailboxes.
+pub(crate) fn postmaster_aliases() -> RootFile {
+    RootFile::new("/etc/aliases", "postmaster: root\n")
+}
+
+/// A command that runs `script` with `sh -c` in the root.
+pub(crate) fn sh(script: impl Into<String>) -> Vec<String> {
+    vec!["sh".into(), "-c".into(), script.into()]
+}
+
 /// `[10, 1, 1]` → `10.1.1.0/24`.
 pub fn prefix_cidr(p: &[u8]) -> String {
     let mut o = p.to_vec();
@@ -465,6 +510,54 @@ pub fn netns_lab_network(relay_ip: IpAddr, dns_ip: IpAddr) -> LabNetwork {
         smtp_port: 25,
         addresses: lab_core::AddressMap::identity(),
         clock: lab_core::clock::wall(),
+    }
+}
+
+/// Reads a queue listing in which each message line is followed by indented
+/// lines: `(reason)` for its last error, any other line a recipient
+/// (`postqueue -p`, `sendmail -bp`). A message is busy while it is active or
+/// has not failed yet.
+#[derive(Debug, Default)]
+pub(crate) struct ListingReader {
+    snap: QueueSnapshot,
+    current: Option<(QueuedMessage, bool)>,
+}
+
+impl ListingReader {
+    /// End the message being read, if any.
+    pub(crate) fn end_message(&mut self) {
+        if let Some((m, active)) = self.current.take() {
+            if active || m.last_error.is_none() {
+                self.snap.busy += 1;
+            }
+            self.snap.messages.push(m);
+        }
+    }
+
+    /// Start a message, ending the one before; `active` when it is being
+    /// delivered now.
+    pub(crate) fn start_message(&mut self, qid: String, sender: String, size: u64, active: bool) {
+        self.end_message();
+        let m = QueuedMessage { qid, sender, recipients: Vec::new(), size, last_error: None, arrived: arrived_now() };
+        self.current = Some((m, active));
+    }
+
+    /// An indented line of the current message, trimmed; before the first
+    /// message it is ignored.
+    pub(crate) fn detail(&mut self, line: &str) {
+        if let Some((m, _)) = self.current.as_mut() {
+            if let Some(reason) = line.strip_prefix('(') {
+                m.last_error = Some(reason.trim_end_matches(')').to_string());
+            } else {
+                m.recipients.push(line.to_string());
+            }
+        }
+    }
+
+    /// The listing read, its last message ended.
+    pub(crate) fn finish(mut self) -> QueueSnapshot {
+        self.end_message();
+        self.snap
     }
 }
 

@@ -18,7 +18,8 @@
 //! | `smtp_timeout` | not configurable per command in 6.8 (fixed internal timeouts) |
 
 use super::{
-    arrived_now, events, relay_split, Flavour, FlavourError, MtaGroup, MtaUser, NativeConfig, QueueSnapshot, RelayEvent,
+    arrived_now, events, postmaster_aliases, relay_lists, sh, Flavour, FlavourError, MtaGroup, MtaUser, NativeConfig,
+    QueueSnapshot, RelayEvent, RelayLists,
 };
 use crate::netns::RootFile;
 use crate::{LabNetwork, QueuedMessage, RelayProfile};
@@ -34,20 +35,11 @@ fn quoted(list: &[String]) -> String {
 
 /// The rendered `smtpd.conf`, `snippet` before the rules.
 pub fn render_conf(profile: &RelayProfile, net: &LabNetwork, snippet: &str) -> Result<String, FlavourError> {
-    let (domains, nets) = relay_split(profile)?;
+    let RelayLists { relay_to, relay_from, local_names } = relay_lists(profile, "*.")?;
     let host = profile.hostname.trim_end_matches('.');
     let ip = net.virtual_ip;
-    let mut relay_to = Vec::new();
-    for d in &domains {
-        relay_to.push(d.clone());
-        if !profile.relay_hosts_only {
-            relay_to.push(format!("*.{d}"));
-        }
-    }
-    let mut from_nets = vec!["127.0.0.0/8".to_string()];
-    from_nets.extend(nets);
     let mut local = vec![host.to_string(), "localhost".to_string()];
-    local.extend(profile.local_host_names.iter().map(|n| n.trim_end_matches('.').to_ascii_lowercase()));
+    local.extend(local_names);
     let mut s = String::new();
     s.push_str("# relaylab: rendered from the relay profile\n");
     s.push_str(&format!("listen on {ip} port 25 hostname {host}\n"));
@@ -56,7 +48,7 @@ pub fn render_conf(profile: &RelayProfile, net: &LabNetwork, snippet: &str) -> R
     if !relay_to.is_empty() {
         s.push_str(&format!("table relaydomains {{ {} }}\n", quoted(&relay_to)));
     }
-    s.push_str(&format!("table relaynets {{ {} }}\n", from_nets.join(", ")));
+    s.push_str(&format!("table relaynets {{ {} }}\n", relay_from.join(", ")));
     s.push_str(&format!("action \"local\" mbox alias <aliases>\naction \"relay\" relay helo {host} src {ip}\n"));
     // profile hook: tables for the routing table (action ... relay host), access by
     // client and sender (match !from src / mail-from ... reject), virtual aliases
@@ -131,11 +123,11 @@ impl Flavour for OpenSmtpd {
             NativeConfig::Snippet(s) => render_conf(profile, net, s)?,
             NativeConfig::Whole(w) => place_whole(w, net),
         };
-        Ok(vec![RootFile::new("/etc/smtpd.conf", conf), RootFile::new("/etc/aliases", "postmaster: root\n")])
+        Ok(vec![RootFile::new("/etc/smtpd.conf", conf), postmaster_aliases()])
     }
 
     fn prepare(&self) -> Vec<Vec<String>> {
-        vec![vec!["sh".into(), "-c".into(), PREPARE.into()]]
+        vec![sh(PREPARE)]
     }
 
     fn start(&self) -> Vec<String> {
@@ -143,7 +135,7 @@ impl Flavour for OpenSmtpd {
     }
 
     fn stop(&self) -> Vec<String> {
-        vec!["sh".into(), "-c".into(), "kill $(cat /run/smtpd.pid)".into()]
+        sh("kill $(cat /run/smtpd.pid)")
     }
 
     fn queue_run(&self) -> Vec<String> {

@@ -22,10 +22,11 @@
 //! | `smtp_timeout` | `smtp_{helo,mail,rcpt,data_init,data_done}_timeout` |
 
 use super::{
-    arrived_now, events, relay_split, Flavour, FlavourError, MtaGroup, MtaUser, NativeConfig, QueueSnapshot, RelayEvent,
+    events, postmaster_aliases, relay_lists, timeout_secs, Flavour, FlavourError, ListingReader, MtaGroup, MtaUser,
+    NativeConfig, QueueSnapshot, RelayEvent,
 };
 use crate::netns::RootFile;
-use crate::{LabNetwork, QueuedMessage, RelayProfile};
+use crate::{LabNetwork, RelayProfile};
 use std::path::Path;
 
 /// The Postfix flavour.
@@ -102,26 +103,17 @@ pub fn sets_parameter(main_cf: &str, name: &str) -> bool {
 
 /// The `main.cf` lines the profile gives.
 pub fn render_profile(profile: &RelayProfile) -> Result<String, FlavourError> {
-    let (domains, nets) = relay_split(profile)?;
+    let lists = relay_lists(profile, ".")?;
     let host = profile.hostname.trim_end_matches('.');
-    let mut relay = Vec::new();
-    for d in &domains {
-        relay.push(d.clone());
-        if !profile.relay_hosts_only {
-            relay.push(format!(".{d}"));
-        }
-    }
-    let mut mynetworks = vec!["127.0.0.0/8".to_string()];
-    mynetworks.extend(nets);
     let mut dest = vec!["$myhostname".to_string(), "localhost".to_string()];
-    dest.extend(profile.local_host_names.iter().map(|n| n.trim_end_matches('.').to_ascii_lowercase()));
-    let t = profile.smtp_timeout.as_secs().max(1);
+    dest.extend(lists.local_names);
+    let t = timeout_secs(profile);
     let mut s = String::new();
     s.push_str("\n# --- relaylab: rendered from the relay profile ---\n");
     s.push_str(&format!("myhostname = {host}\nmyorigin = $myhostname\n"));
     s.push_str(&format!("mydestination = {}\n", dest.join(", ")));
-    s.push_str(&format!("relay_domains = {}\n", relay.join(", ")));
-    s.push_str(&format!("mynetworks = {}\n", mynetworks.join(", ")));
+    s.push_str(&format!("relay_domains = {}\n", lists.relay_to.join(", ")));
+    s.push_str(&format!("mynetworks = {}\n", lists.relay_from.join(", ")));
     s.push_str("smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination\n");
     s.push_str(&format!("hopcount_limit = {}\n", profile.max_hop_count));
     for p in [
@@ -196,7 +188,7 @@ impl Flavour for Postfix {
             RootFile::new("/etc/postfix/main.cf.proto", read("usr/share/postfix/main.cf.dist")?),
             RootFile::new("/etc/postfix/master.cf.proto", read("usr/share/postfix/master.cf.dist")?),
             RootFile::new("/etc/postfix/makedefs.out", read("usr/share/postfix/makedefs.out")?),
-            RootFile::new("/etc/aliases", "postmaster: root\n"),
+            postmaster_aliases(),
         ])
     }
 
@@ -232,26 +224,17 @@ impl Flavour for Postfix {
 
 /// Parse `postqueue -p`.
 pub fn parse_postqueue(text: &str) -> QueueSnapshot {
-    let mut snap = QueueSnapshot::default();
-    let mut cur: Option<(QueuedMessage, bool)> = None;
-    let flush = |cur: &mut Option<(QueuedMessage, bool)>, snap: &mut QueueSnapshot| {
-        if let Some((m, busy)) = cur.take() {
-            if busy || m.last_error.is_none() {
-                snap.busy += 1;
-            }
-            snap.messages.push(m);
-        }
-    };
+    let mut listing = ListingReader::default();
     for line in text.lines() {
         if line.starts_with("-Queue ID-") || line.starts_with("--") || line.starts_with("Mail queue is empty") {
             continue;
         }
         if line.trim().is_empty() {
-            flush(&mut cur, &mut snap);
+            listing.end_message();
             continue;
         }
         if !line.starts_with([' ', '\t', '(']) {
-            flush(&mut cur, &mut snap);
+            listing.end_message();
             let f: Vec<&str> = line.split_whitespace().collect();
             if f.len() < 7 {
                 continue;
@@ -259,28 +242,13 @@ pub fn parse_postqueue(text: &str) -> QueueSnapshot {
             let active = f[0].ends_with('*');
             let qid = f[0].trim_end_matches(['*', '!']).to_string();
             let sender = f[6..].join(" ");
-            cur = Some((
-                QueuedMessage {
-                    qid,
-                    sender: if sender == "MAILER-DAEMON" { "<>".into() } else { sender },
-                    recipients: Vec::new(),
-                    size: f[1].parse().unwrap_or(0),
-                    last_error: None,
-                    arrived: arrived_now(),
-                },
-                active,
-            ));
-        } else if let Some((m, _)) = cur.as_mut() {
-            let t = line.trim();
-            if let Some(reason) = t.strip_prefix('(') {
-                m.last_error = Some(reason.trim_end_matches(')').to_string());
-            } else {
-                m.recipients.push(t.to_string());
-            }
+            let sender = if sender == "MAILER-DAEMON" { "<>".into() } else { sender };
+            listing.start_message(qid, sender, f[1].parse().unwrap_or(0), active);
+        } else {
+            listing.detail(line.trim());
         }
     }
-    flush(&mut cur, &mut snap);
-    snap
+    listing.finish()
 }
 
 #[cfg(test)]

@@ -35,9 +35,12 @@
 //! | `promiscuous_relay`, `relay_entire_domain`, `blacklist_recipients`, `delay_checks`, `accept_unresolvable_domains`, `accept_unqualified_senders`, `greet_pause` | the FEATUREs of those names |
 //! | `version`, `timezone`, `local_users` | not rendered: the real binary's version; the root's clock; no mailboxes yet |
 
-use super::{arrived_now, events, Flavour, FlavourError, MtaGroup, MtaUser, NativeConfig, QueueSnapshot, RelayEvent};
+use super::{
+    events, sh, timeout_secs, Flavour, FlavourError, ListingReader, MtaGroup, MtaUser, NativeConfig, QueueSnapshot,
+    RelayEvent,
+};
 use crate::netns::RootFile;
-use crate::{LabNetwork, QueuedMessage, RelayProfile};
+use crate::{LabNetwork, RelayProfile};
 use std::path::Path;
 
 /// The Sendmail flavour.
@@ -50,7 +53,7 @@ pub const SENDMAIL: &str = "/usr/libexec/sendmail/sendmail";
 /// A course-style `sendmail.mc` for the profile, `snippet` before the MAILERs.
 pub fn render_mc(profile: &RelayProfile, net: &LabNetwork, snippet: &str) -> String {
     let host = profile.hostname.trim_end_matches('.');
-    let t = format!("{}s", profile.smtp_timeout.as_secs().max(1));
+    let t = format!("{}s", timeout_secs(profile));
     let mut s = String::new();
     s.push_str("divert(-1)dnl\ndnl relaylab: rendered from the relay profile\ndivert(0)dnl\n");
     s.push_str("include(`/usr/share/sendmail/cf/m4/cf.m4')dnl\n");
@@ -159,6 +162,17 @@ fn lines_file(path: &str, lines: &[String]) -> RootFile {
     RootFile::new(path, text)
 }
 
+/// A class file (`relay-domains`, `local-host-names`): one name a line,
+/// without trailing dots.
+fn names_file(path: &str, names: &[String]) -> RootFile {
+    let mut text = String::new();
+    for n in names {
+        text.push_str(n.trim_end_matches('.'));
+        text.push('\n');
+    }
+    RootFile::new(path, text)
+}
+
 /// The profile's map sources and `:include:` files (compiled by the build script).
 pub fn policy_files(p: &RelayProfile) -> Vec<RootFile> {
     let mut files = Vec::new();
@@ -243,22 +257,12 @@ impl Flavour for Sendmail {
             NativeConfig::Snippet(s) => (render_mc(profile, net, s), true),
             NativeConfig::Whole(w) => (w.clone(), w.contains("cf.m4")),
         };
-        let mut relay = String::new();
-        for d in &profile.relay_domains {
-            relay.push_str(d.trim_end_matches('.'));
-            relay.push('\n');
-        }
-        let mut local = String::new();
-        for n in &profile.local_host_names {
-            local.push_str(n.trim_end_matches('.'));
-            local.push('\n');
-        }
         let mut build = RootFile::new("/etc/mail/relaylab-build.sh", build_script(net, includes));
         build.mode = 0o755;
         let mut files = vec![
             RootFile::new("/etc/mail/sendmail.mc", mc),
-            RootFile::new("/etc/mail/relay-domains", relay),
-            RootFile::new("/etc/mail/local-host-names", local),
+            names_file("/etc/mail/relay-domains", &profile.relay_domains),
+            names_file("/etc/mail/local-host-names", &profile.local_host_names),
             RootFile::new("/etc/mail/relaylab-log-tag", format!("{}\n", profile.log_tag)),
             build,
         ];
@@ -272,27 +276,19 @@ impl Flavour for Sendmail {
 
     fn start(&self) -> Vec<String> {
         // the log tag comes from the profile (written by render)
-        vec!["sh".into(), "-c".into(), format!("exec {SENDMAIL} -L \"$(cat /etc/mail/relaylab-log-tag)\" -bd -q30m")]
+        sh(format!("exec {SENDMAIL} -L \"$(cat /etc/mail/relaylab-log-tag)\" -bd -q30m"))
     }
 
     fn stop(&self) -> Vec<String> {
-        vec![
-            "sh".into(),
-            "-c".into(),
-            "kill $(head -1 /run/sendmail/mta/sendmail.pid 2>/dev/null || head -1 /var/run/sendmail.pid)".into(),
-        ]
+        sh("kill $(head -1 /run/sendmail/mta/sendmail.pid 2>/dev/null || head -1 /var/run/sendmail.pid)")
     }
 
     fn queue_run(&self) -> Vec<String> {
         // forget cached host status first (`-bH` purges only expired entries), or a
         // host that was down stays "down (cached)" for Timeout.hoststatus
-        vec![
-            "sh".into(),
-            "-c".into(),
-            format!(
-                "rm -rf /var/lib/sendmail/host_status/*; exec {SENDMAIL} -L \"$(cat /etc/mail/relaylab-log-tag)\" -q"
-            ),
-        ]
+        sh(format!(
+            "rm -rf /var/lib/sendmail/host_status/*; exec {SENDMAIL} -L \"$(cat /etc/mail/relaylab-log-tag)\" -q"
+        ))
     }
 
     fn mailq(&self) -> Vec<String> {
@@ -310,16 +306,7 @@ impl Flavour for Sendmail {
 
 /// Parse `sendmail -bp`.
 pub fn parse_sendmail_bp(text: &str) -> QueueSnapshot {
-    let mut snap = QueueSnapshot::default();
-    let mut cur: Option<(QueuedMessage, bool)> = None;
-    let flush = |cur: &mut Option<(QueuedMessage, bool)>, snap: &mut QueueSnapshot| {
-        if let Some((m, busy)) = cur.take() {
-            if busy || m.last_error.is_none() {
-                snap.busy += 1;
-            }
-            snap.messages.push(m);
-        }
-    };
+    let mut listing = ListingReader::default();
     for line in text.lines() {
         let t = line.trim();
         if t.is_empty()
@@ -335,30 +322,14 @@ pub fn parse_sendmail_bp(text: &str) -> QueueSnapshot {
             if f.len() < 7 || f[1].parse::<u64>().is_err() {
                 continue;
             }
-            flush(&mut cur, &mut snap);
             let active = f[0].ends_with(['*', 'X', '-']) && f[0].ends_with('*');
             let qid = f[0].trim_end_matches(['*', 'X', '-']).to_string();
-            cur = Some((
-                QueuedMessage {
-                    qid,
-                    sender: f[f.len() - 1].to_string(),
-                    recipients: Vec::new(),
-                    size: f[1].parse().unwrap_or(0),
-                    last_error: None,
-                    arrived: arrived_now(),
-                },
-                active,
-            ));
-        } else if let Some((m, _)) = cur.as_mut() {
-            if let Some(r) = t.strip_prefix('(') {
-                m.last_error = Some(r.trim_end_matches(')').to_string());
-            } else {
-                m.recipients.push(t.to_string());
-            }
+            listing.start_message(qid, f[f.len() - 1].to_string(), f[1].parse().unwrap_or(0), active);
+        } else {
+            listing.detail(t);
         }
     }
-    flush(&mut cur, &mut snap);
-    snap
+    listing.finish()
 }
 
 #[cfg(test)]

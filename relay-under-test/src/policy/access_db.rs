@@ -13,6 +13,7 @@
 //! parents) and then by address (`1.2.3.4`, `1.2.3`, `1.2`, `1`). `SKIP` on a
 //! domain or address stops that search with nothing found.
 
+use crate::addresses::table_lines;
 use std::collections::HashMap;
 use std::fmt;
 use std::net::IpAddr;
@@ -317,11 +318,7 @@ impl AccessDb {
     pub fn parse<S: AsRef<str>>(lines: &[S]) -> Result<AccessDb, AccessError> {
         let mut map = HashMap::new();
         let mut first_line: HashMap<(Option<AccessTag>, String), String> = HashMap::new();
-        for raw in lines {
-            let line = raw.as_ref().trim();
-            if line.is_empty() || line.starts_with('#') {
-                continue;
-            }
+        for line in table_lines(lines).map(|l| l.text) {
             let owned = || line.to_string();
             let (lhs, value) = match line.split_once(char::is_whitespace) {
                 Some((k, v)) if !v.trim().is_empty() => (k, v.trim()),

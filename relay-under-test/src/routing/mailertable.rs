@@ -10,6 +10,7 @@
 //!   `%1` in a value is the part a leading-dot key matched.
 
 use super::mailer::{ErrorReply, HostSpec, Mailer, MAILER_NAMES};
+use crate::addresses::{table_lines, TableLine};
 use crate::profile::check_domain;
 use std::collections::HashMap;
 
@@ -75,12 +76,7 @@ impl Mailertable {
     /// Parse the table's lines; blank lines and `#` comments are skipped.
     pub fn parse<S: AsRef<str>>(lines: &[S]) -> Result<Mailertable, MailertableError> {
         let mut entries = HashMap::new();
-        for raw in lines {
-            let raw = raw.as_ref();
-            let line = raw.trim();
-            if line.is_empty() || line.starts_with('#') {
-                continue;
-            }
+        for TableLine { raw, text: line } in table_lines(lines) {
             let bad = |why: String| MailertableError { line: raw.to_string(), why };
             let mut words = line.split_whitespace();
             let key = words.next().expect("non-empty line");

@@ -166,6 +166,13 @@ struct Walk {
     virtual_seen: Vec<String>,
 }
 
+impl Walk {
+    /// Record a delivery of the recipient `shown` (as given) to `addr` by `route`.
+    fn deliver(&mut self, shown: &str, addr: String, route: Route, owner: Option<&str>, depth: u32) {
+        self.out.push(Delivery { shown: shown.to_string(), addr, route, owner: owner.map(str::to_string), depth });
+    }
+}
+
 impl Router {
     /// Parse the profile's routing and address keys.
     pub fn from_profile(p: &RelayProfile) -> Result<Router, RoutingError> {
@@ -290,17 +297,15 @@ impl Router {
                 None => Route::Mx { domain },
             },
         };
-        w.out.push(Delivery { shown: shown.to_string(), addr, route, owner: owner.map(str::to_string), depth });
+        w.deliver(shown, addr, route, owner, depth);
         Ok(())
     }
 
     fn local(&self, user: &str, shown: &str, depth: u32, owner: Option<&str>, w: &mut Walk) -> Result<(), Refusal> {
-        let push = |w: &mut Walk, addr: String, route: Route, depth: u32| {
-            w.out.push(Delivery { shown: shown.to_string(), addr, route, owner: owner.map(str::to_string), depth })
-        };
         // MAIL_HUB wins over local delivery: user@hub (spec §3.1, §3.4).
         if let Some((mailer, host)) = &self.mail_hub {
-            push(w, format!("{user}@{}", host.name()), Route::Host { mailer: *mailer, host: host.clone() }, depth);
+            let route = Route::Host { mailer: *mailer, host: host.clone() };
+            w.deliver(shown, format!("{user}@{}", host.name()), route, owner, depth);
             return Ok(());
         }
         let lower = user.to_ascii_lowercase();
@@ -324,22 +329,12 @@ impl Router {
                     }
                     AliasTarget::Address(a) => self.walk(&a, &a, depth, owner, w)?,
                     AliasTarget::File(path) => {
-                        w.out.push(Delivery {
-                            shown: path.clone(),
-                            addr: path.clone(),
-                            route: Route::File { path, alias: lower.clone() },
-                            owner: owner.map(str::to_string),
-                            depth,
-                        });
+                        let route = Route::File { path: path.clone(), alias: lower.clone() };
+                        w.deliver(&path, path.clone(), route, owner, depth)
                     }
                     AliasTarget::Program(command) => {
-                        w.out.push(Delivery {
-                            shown: command.clone(),
-                            addr: command.clone(),
-                            route: Route::Program { command, alias: lower.clone() },
-                            owner: owner.map(str::to_string),
-                            depth,
-                        });
+                        let route = Route::Program { command: command.clone(), alias: lower.clone() };
+                        w.deliver(&command, command.clone(), route, owner, depth)
                     }
                     AliasTarget::Include(_) => unreachable!("Aliases::lookup expands includes"),
                 }
@@ -360,7 +355,7 @@ impl Router {
         } else {
             return Err(Refusal::UserUnknown);
         };
-        w.out.push(Delivery { shown: shown.to_string(), addr, route, owner: owner.map(str::to_string), depth });
+        w.deliver(shown, addr, route, owner, depth);
         Ok(())
     }
 

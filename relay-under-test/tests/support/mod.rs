@@ -110,6 +110,11 @@ impl FakeDns {
         });
         FakeDns { addr, queries, task }
     }
+
+    /// The questions so far as `TYPE name` (`MX deer-run.com`).
+    pub fn asked(&self) -> Vec<String> {
+        self.queries.lock().unwrap().iter().map(|(n, t)| format!("{t} {n}")).collect()
+    }
 }
 
 /// How a fake MX host answers.
@@ -303,6 +308,50 @@ impl Lab {
         .await
         .unwrap()
     }
+}
+
+/// The course's external relay in a lab: [`external_profile`] changed by
+/// `f`, with 203.0.113.66 named real.dom.com in the DNS.
+pub async fn external_lab(f: impl FnOnce(&mut RelayProfile)) -> Lab {
+    external_lab_with(f, Vec::new()).await
+}
+
+/// [`external_lab`] with `zone` in the DNS too.
+pub async fn external_lab_with(f: impl FnOnce(&mut RelayProfile), mut zone: Vec<Rec>) -> Lab {
+    let mut p = external_profile();
+    f(&mut p);
+    zone.push(ptr("203.0.113.66", "real.dom.com"));
+    let net = subnet();
+    let port = free_port(host_real_ip(net, 10)).await;
+    Lab::start(net, LabSpec::new(p, zone, port)).await
+}
+
+/// A network for a relay that is only started to see it refuse its profile.
+pub fn refusal_network(net: [u8; 3]) -> LabNetwork {
+    LabNetwork {
+        listen: SocketAddr::new(ip(net, 2), 0),
+        virtual_ip: "198.51.100.25".parse().unwrap(),
+        dns: SocketAddr::new(ip(net, 53), 53),
+        smtp_port: 25,
+        addresses: AddressMap::identity(),
+        clock: course_clock(),
+    }
+}
+
+/// Send each line as a command; the replies' texts.
+pub async fn talk(c: &mut SmtpClient, lines: &[&str]) -> Vec<String> {
+    let mut out = Vec::new();
+    for l in lines {
+        out.push(c.command(l).await.unwrap().text());
+    }
+    out
+}
+
+/// The relay's log lines without the syslog prefix, queue ids as `QID`.
+pub fn log_of(lab: &Lab) -> Vec<String> {
+    use relay_under_test::RelayUnderTest;
+    let qid = regex::Regex::new(r"^[0-9A-Za-x]{8}\d{6}: ").unwrap();
+    lab.relay.log_lines().iter().map(|l| qid.replace(l.split_once("]: ").unwrap().1, "QID: ").into_owned()).collect()
 }
 
 /// A port free on `bind` now, for MX hosts that must all share one port.
