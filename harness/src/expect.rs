@@ -23,6 +23,11 @@ impl Checker {
         self.failures.push(Failure { what, expected, actual, context });
     }
 
+    /// True while nothing has failed.
+    pub fn is_empty(&self) -> bool {
+        self.failures.is_empty()
+    }
+
     /// The failures recorded.
     pub fn into_failures(self) -> Vec<Failure> {
         self.failures
@@ -326,6 +331,9 @@ fn delivered_misses(d: &DeliveredExpect, at: &str, m: &lab_core::ReceivedMessage
                 expected_text: None,
             });
         }
+    }
+    for (field, expected, actual) in crate::queue_checks::part_misses(&d.parts, &m.data) {
+        out.push(Miss { field, expected, actual, expected_text: None });
     }
     if !d.received_by.is_empty() {
         let by: Vec<String> = p.all("Received").iter().map(|v| received_by(v)).collect();

@@ -11,7 +11,7 @@
 //! relay and the mock hosts use to see and reach lab addresses.
 
 use crate::actors;
-use crate::scenario::{Scenario, SmtpSpec};
+use crate::scenario::Scenario;
 use lab_core::{AddressMap, SharedClock};
 use mock_dns::{MockDns, Record};
 use mock_hosts::{LabTime, MxSink};
@@ -315,9 +315,4 @@ fn records(s: &Scenario, hosts: &BTreeMap<String, HostAddr>) -> Vec<Record> {
     }
     add_host(&s.relay.hostname, s.network.relay_ip, Some(&s.relay.hostname), true);
     out
-}
-
-/// Whether `spec` is served by a sink (for callers that only have the spec).
-pub fn has_sink(spec: Option<&SmtpSpec>) -> bool {
-    spec.is_some_and(SmtpSpec::listens)
 }

@@ -12,6 +12,9 @@
 //!   scripted MX hosts, slammers, retrying MTAs, forwarders, DNS changes.
 //! - [`runner`]: playing the steps, letting the relay settle, producing a report.
 //! - [`expect`]: checking replies, delivered messages, log lines and DNS queries.
+//! - [`clock_driver`]: moving a lab's virtual clock (`advance`, `wait`, `run_until`).
+//! - [`queue_checks`]: the relay queue's observations and expectations
+//!   (`queue_run`, `flush`, `mailq`, `expect.queue`, MIME parts).
 //! - [`message`]: reading delivered messages (mail-parser).
 //! - [`exit_codes`]: what `relaylab` exits with.
 //!
@@ -27,9 +30,11 @@
 //! ```
 
 pub mod actors;
+pub mod clock_driver;
 pub mod exit_codes;
 pub mod expect;
 pub mod lab;
 pub mod message;
+pub mod queue_checks;
 pub mod runner;
 pub mod scenario;

@@ -80,6 +80,31 @@ enum RelayCommand {
         /// The port the relay delivers to on MX hosts.
         #[arg(long, default_value_t = 25)]
         smtp_port: u16,
+        /// The queue directory (overrides the profile's `queue_directory`).
+        /// Messages found there are delivered; without either, a temporary
+        /// directory is used and removed when the relay stops.
+        #[arg(long)]
+        queue_dir: Option<PathBuf>,
+    },
+    /// List the queue of a relay in Sendmail's `mailq` (`-bp`) layout: asks the
+    /// running relay, or reads the queue directory when none runs.
+    Mailq {
+        /// The relay's queue directory.
+        #[arg(long)]
+        queue_dir: PathBuf,
+        /// The relay's profile, for its time zone (default UTC).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Run the queue of a running relay now (`sendmail -q`), or only the
+    /// messages with a recipient in one domain (`sendmail -qR@domain`).
+    Flush {
+        /// The relay's queue directory.
+        #[arg(long)]
+        queue_dir: PathBuf,
+        /// Only messages with a recipient in this domain (and its subdomains).
+        #[arg(long)]
+        domain: Option<String>,
     },
 }
 
@@ -183,8 +208,41 @@ fn real_main(cli: Cli) -> anyhow::Result<i32> {
             println!("{} scenario(s)", labs.len());
             Ok(if errors.is_empty() { exit_codes::OK } else { exit_codes::INVALID })
         }
-        Command::Relay { command: RelayCommand::Serve { config, listen, dns, smtp_port } } => {
-            let profile = match scenario::load_profile(&config) {
+        Command::Relay { command: RelayCommand::Mailq { queue_dir, config } } => {
+            let zone = match config.map(|c| scenario::load_profile(&c)).transpose() {
+                Ok(p) => p.and_then(|p| p.zone().ok()).unwrap_or_else(relay_under_test::dates::Zone::utc),
+                Err(e) => {
+                    eprintln!("{e}");
+                    return Ok(exit_codes::INVALID);
+                }
+            };
+            use relay_under_test::queue::control;
+            let text = match control::request(&queue_dir, "MAILQ", Duration::from_secs(10)) {
+                Ok(t) => t,
+                Err(_) => control::listing_from_dir(&queue_dir, &zone)
+                    .with_context(|| format!("reading the queue directory {}", queue_dir.display()))?,
+            };
+            print!("{text}");
+            Ok(exit_codes::OK)
+        }
+        Command::Relay { command: RelayCommand::Flush { queue_dir, domain } } => {
+            use relay_under_test::queue::control;
+            let request = match &domain {
+                Some(d) => format!("FLUSH {d}"),
+                None => "FLUSH".to_string(),
+            };
+            let text = control::request(&queue_dir, &request, Duration::from_secs(3600)).with_context(|| {
+                format!(
+                    "no relay answers on {} (is `relaylab relay serve --queue-dir {}` running?)",
+                    control::socket_path(&queue_dir).display(),
+                    queue_dir.display()
+                )
+            })?;
+            print!("{text}");
+            Ok(if text.starts_with("error:") { exit_codes::INVALID } else { exit_codes::OK })
+        }
+        Command::Relay { command: RelayCommand::Serve { config, listen, dns, smtp_port, queue_dir } } => {
+            let mut profile = match scenario::load_profile(&config) {
                 Ok(p) => p,
                 Err(e) => {
                     eprintln!("{e}");
@@ -192,6 +250,9 @@ fn real_main(cli: Cli) -> anyhow::Result<i32> {
                     return Ok(exit_codes::INVALID);
                 }
             };
+            if let Some(dir) = queue_dir {
+                profile.queue_directory = Some(dir);
+            }
             let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
             rt.block_on(serve(profile, listen, dns, smtp_port))?;
             Ok(exit_codes::OK)
@@ -261,8 +322,18 @@ async fn serve(
         clock: lab_core::clock::wall(),
     };
     let hostname = profile.hostname.clone();
-    let relay = BuiltinRelay::start(profile, net).await.with_context(|| format!("starting the builtin relay on {listen}"))?;
-    eprintln!("relaylab: builtin relay {hostname} listening on {} (DNS {dns}); Ctrl-C stops it", relay.smtp_addr());
+    let relay =
+        BuiltinRelay::start(profile, net).await.with_context(|| format!("starting the builtin relay on {listen}"))?;
+    let control = relay
+        .start_control_socket()
+        .with_context(|| format!("opening the control socket in {}", relay.queue_dir().display()))?;
+    eprintln!(
+        "relaylab: builtin relay {hostname} listening on {} (DNS {dns}); queue {} ({} message(s) found), control {}; Ctrl-C stops it",
+        relay.smtp_addr(),
+        relay.queue_dir().display(),
+        relay.queue().len(),
+        control.display()
+    );
     let mut printed = 0;
     let mut tick = tokio::time::interval(Duration::from_millis(200));
     loop {

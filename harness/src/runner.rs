@@ -40,7 +40,7 @@ pub async fn run_lab(loaded: &LoadedScenario, opts: &RunOptions) -> LabReport {
     let budget = s.budget.map(|b| b.0).unwrap_or(opts.default_budget);
     let deadline = started + budget;
 
-    let lab = match tokio::time::timeout(budget, Lab::start(s, lab_core::clock::wall())).await {
+    let lab = match tokio::time::timeout(budget, Lab::start(s, crate::clock_driver::clock_for(s.clock))).await {
         Ok(Ok(lab)) => lab,
         Ok(Err(e)) => {
             report.verdict = Verdict::Error;
@@ -82,6 +82,19 @@ pub async fn run_lab(loaded: &LoadedScenario, opts: &RunOptions) -> LabReport {
         }
     }
 
+    // `run_until`: let lab time run on (queue runs, retries, DSN deadlines).
+    if let Some(until) = s.run_until {
+        let target = lab.time.epoch() + chrono::Duration::from_std(until.0).unwrap_or(chrono::Duration::MAX);
+        if let Err(e) = crate::clock_driver::advance_to(&lab, target, deadline).await {
+            checker.fail(
+                "run_until".into(),
+                format!("lab time to reach {:?} within the budget of {budget:?}", until.0),
+                e,
+                Some(lab.relay.log_lines().join("\n")),
+            );
+        }
+    }
+
     // Let the relay (and every host that sends on) finish before looking at the results.
     let remaining = deadline.saturating_duration_since(Instant::now());
     if !lab.settle(remaining).await {
@@ -96,6 +109,9 @@ pub async fn run_lab(loaded: &LoadedScenario, opts: &RunOptions) -> LabReport {
 
     let observations = observe(&lab, s, sessions, actor_reports);
     expect::check_final(&s.expect, &lab, &observations, &mut checker);
+    if let Some(q) = &s.expect.queue {
+        crate::queue_checks::check_final(q, observations.queue_history.as_ref(), &lab, &mut checker);
+    }
     actors::check_hosts(&s.expect.hosts, &lab, &mut checker);
     lab.stop().await;
 
@@ -192,8 +208,32 @@ async fn run_step(
     if let Some(dns) = &step.dns {
         actors::run_dns(lab, i, dns, checker).await;
     }
-    if let Some(d) = step.wait {
+    let step_deadline = Instant::now() + remaining;
+    if let Some(d) = step.advance.or(step.wait.filter(|_| lab.time.clock().is_virtual())) {
+        if let Err(e) = crate::clock_driver::advance(lab, d.0, step_deadline).await {
+            checker.fail(
+                format!("steps[{i}] ({})", step.action()),
+                format!("lab time to move on by {:?}", d.0),
+                e,
+                None,
+            );
+        }
+    } else if let Some(d) = step.wait {
         lab.time.sleep(d.0).await;
+    }
+    // The queue steps look at a settled relay: the immediate attempts are over.
+    if step.flush.is_some() || step.queue_run.is_some() || step.mailq.is_some() {
+        lab.settle(remaining).await;
+    }
+    if let Some(f) = &step.flush {
+        crate::queue_checks::run_flush(lab, i, f, "flush", checker).await;
+    }
+    if let Some(q) = &step.queue_run {
+        let all = crate::scenario::FlushSpec { domain: None, tried: q.tried };
+        crate::queue_checks::run_flush(lab, i, &all, "queue_run", checker).await;
+    }
+    if let Some(m) = &step.mailq {
+        crate::queue_checks::check_mailq_step(lab, i, m, checker);
     }
     StepOutput::default()
 }
@@ -338,5 +378,14 @@ fn observe(
         .map(|q| reports::DnsQuery { name: q.name, qtype: q.qtype, protocol: q.protocol, rcode: q.rcode })
         .collect();
     let queue = lab.relay.queue().iter().map(|q| format!("{q:?}")).collect();
-    Observations { sessions, delivered, relay_log: lab.relay.log_lines(), dns_queries, queue, actors: actor_reports }
+    let queue_history = crate::queue_checks::observe(lab);
+    Observations {
+        sessions,
+        delivered,
+        relay_log: lab.relay.log_lines(),
+        dns_queries,
+        queue,
+        actors: actor_reports,
+        queue_history,
+    }
 }

@@ -51,8 +51,12 @@ async fn a_slam_through_the_relay_is_counted_and_reported() {
     let t = r.observations.sessions.iter().find(|t| t.label.contains("(connection 1, session 1)")).expect("sampled");
     assert!(t.lines.iter().any(|l| l.text.starts_with("<message: 3")), "{}", t.render());
     // Four connections from four farm addresses, as the relay logged them.
-    let clients: std::collections::BTreeSet<&str> =
-        r.observations.relay_log.iter().filter_map(|l| l.split("relay=").nth(1).filter(|_| l.contains("from=<a@"))).collect();
+    let clients: std::collections::BTreeSet<&str> = r
+        .observations
+        .relay_log
+        .iter()
+        .filter_map(|l| l.split("relay=").nth(1).filter(|_| l.contains("from=<a@")))
+        .collect();
     assert_eq!(clients.len(), 4, "{clients:?}");
 }
 
@@ -152,8 +156,11 @@ fn resolver(dns: std::net::SocketAddr) -> hickory_resolver::TokioResolver {
     let mut opts = ResolverOpts::default();
     opts.cache_size = 0;
     opts.use_hosts_file = ResolveHosts::Never;
-    hickory_resolver::TokioResolver::builder_with_config(config, hickory_resolver::net::runtime::TokioRuntimeProvider::default())
-        .with_options(opts)
-        .build()
-        .unwrap()
+    hickory_resolver::TokioResolver::builder_with_config(
+        config,
+        hickory_resolver::net::runtime::TokioRuntimeProvider::default(),
+    )
+    .with_options(opts)
+    .build()
+    .unwrap()
 }

@@ -6,10 +6,16 @@
 //! retry schedule) sleeps on it. Two clocks exist:
 //!
 //! - [`WallClock`]: real time; used against real MTAs and by `relaylab relay serve`.
-//! - [`VirtualClock`]: lab time that only moves when the lab moves it. The
-//!   runner advances it to the next due timer once every party is idle, or by
-//!   an explicit `advance: 4h` step, so a five-day queue lifetime passes in
-//!   milliseconds of wall time.
+//! - [`VirtualClock`]: lab time the lab moves. Labs use the *flowing* kind:
+//!   it runs at wall speed, and the runner makes it jump to the next due
+//!   timer once every party is idle (or by an explicit `advance: 4h` step),
+//!   so a five-day queue lifetime passes in milliseconds of wall time while
+//!   parties that still wait in real time see time pass as usual.
+//!
+//! A sleeper that starts work when its timer fires (the relay's queue
+//! runner) uses [`Clock::sleep_until_woken`] and holds the returned [`Wake`]
+//! until it has marked itself busy; the lab does not jump again while any
+//! `Wake` is held ([`VirtualClock::waking`]).
 //!
 //! Network timeouts (how long to wait for an SMTP reply) are *not* mail time:
 //! they guard real sockets and stay on tokio's real timers.
@@ -18,12 +24,50 @@ use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
-use tokio::sync::oneshot;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+use tokio::sync::{oneshot, watch};
 
 /// A future returned by [`Clock::sleep_until`].
 pub type Sleep = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
+
+/// A future returned by [`Clock::sleep_until_woken`].
+pub type WakeSleep = Pin<Box<dyn Future<Output = Wake> + Send + 'static>>;
+
+/// Proof that a virtual timer woke this task, held until the task has said
+/// it is busy.
+///
+/// When a lab advances its virtual clock it must not advance again before
+/// the work that timer started has begun: a queue runner woken at 01:00 has
+/// to mark itself busy before the lab looks for the next timer, or the lab
+/// would see everyone idle and jump over the queue run. A sleeper that does
+/// timer-driven work takes the `Wake`, marks itself busy, then drops it; the
+/// lab waits while [`VirtualClock::waking`] is above zero. Plain sleeps drop
+/// it at once. The wall clock hands out empty ones.
+#[derive(Debug)]
+#[must_use = "drop the Wake only once the woken work is marked busy"]
+pub struct Wake(Option<Arc<AtomicUsize>>);
+
+impl Wake {
+    /// A token that counts for nothing (wall clock, real-time expiry).
+    pub fn none() -> Wake {
+        Wake(None)
+    }
+
+    fn counted(count: &Arc<AtomicUsize>) -> Wake {
+        count.fetch_add(1, Ordering::SeqCst);
+        Wake(Some(count.clone()))
+    }
+}
+
+impl Drop for Wake {
+    fn drop(&mut self) {
+        if let Some(c) = self.0.take() {
+            c.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}
 
 /// A source of "now", and of waits measured in mail time.
 pub trait Clock: Send + Sync + std::fmt::Debug {
@@ -43,9 +87,26 @@ pub trait Clock: Send + Sync + std::fmt::Debug {
         self.sleep_until(self.now() + d)
     }
 
+    /// Like [`sleep_until`](Clock::sleep_until), handing back the [`Wake`]
+    /// token of a virtual timer: keep it until the work the timer starts is
+    /// marked busy.
+    fn sleep_until_woken(&self, deadline: DateTime<Utc>) -> WakeSleep {
+        let sleep = self.sleep_until(deadline);
+        Box::pin(async move {
+            sleep.await;
+            Wake::none()
+        })
+    }
+
     /// True for a clock that only moves when the lab moves it.
     fn is_virtual(&self) -> bool {
         false
+    }
+
+    /// The virtual clock behind this handle, if it is one (the lab needs it
+    /// to advance time).
+    fn as_virtual(&self) -> Option<&VirtualClock> {
+        None
     }
 }
 
@@ -77,29 +138,79 @@ pub fn wall() -> SharedClock {
     Arc::new(WallClock)
 }
 
-/// Lab time that moves only when told to.
+/// Lab time that moves when the lab moves it.
 ///
 /// Sleepers register a timer; [`VirtualClock::advance_to`] moves "now" and
-/// wakes every timer that has come due, in deadline order. The clock never
-/// moves by itself, so a lab decides when everyone is idle and it is safe to
-/// jump ahead ([`VirtualClock::advance_to_next`]).
+/// wakes every timer that has come due, in deadline order. The lab decides
+/// when everyone is idle and it is safe to jump ahead
+/// ([`VirtualClock::advance_to_next`]).
+///
+/// Two kinds exist:
+/// - [`VirtualClock::new`]: frozen between jumps; time moves only by
+///   `advance`. Exact, for unit tests.
+/// - [`VirtualClock::flowing`]: also runs at wall speed between jumps, so
+///   parties that still wait in real time (a mock host's one-second reply
+///   delay, a retrying sender's schedule, a socket timeout) see time pass as
+///   they would on the wall clock, while the lab skips the idle hours and
+///   days in between. This is the clock labs run on.
 #[derive(Debug)]
 pub struct VirtualClock {
     state: Mutex<State>,
+    /// Timers fired by `advance` whose sleepers still hold their [`Wake`].
+    waking: Arc<AtomicUsize>,
+    /// Bumped on every jump, so real-time sleepers recompute what is left.
+    jumps: watch::Sender<u64>,
+    flowing: bool,
+    me: Weak<VirtualClock>,
 }
 
 #[derive(Debug)]
 struct State {
-    now: DateTime<Utc>,
+    /// "Now" at `base_real` (the last jump).
+    base: DateTime<Utc>,
+    /// When the last jump happened, in real time (flowing clocks only).
+    base_real: Instant,
     /// Pending timers by (deadline, registration order).
-    timers: BTreeMap<(DateTime<Utc>, u64), oneshot::Sender<()>>,
+    timers: BTreeMap<(DateTime<Utc>, u64), oneshot::Sender<Wake>>,
     seq: u64,
 }
 
+impl State {
+    fn now(&self, flowing: bool) -> DateTime<Utc> {
+        if flowing {
+            let real = chrono::Duration::from_std(self.base_real.elapsed()).unwrap_or(chrono::Duration::zero());
+            self.base + real
+        } else {
+            self.base
+        }
+    }
+}
+
 impl VirtualClock {
-    /// A virtual clock starting at `start`.
+    /// A frozen virtual clock starting at `start`: time moves only when advanced.
     pub fn new(start: DateTime<Utc>) -> Arc<Self> {
-        Arc::new(VirtualClock { state: Mutex::new(State { now: start, timers: BTreeMap::new(), seq: 0 }) })
+        Self::make(start, false)
+    }
+
+    /// A virtual clock starting at `start` that also runs at wall speed
+    /// between jumps.
+    pub fn flowing(start: DateTime<Utc>) -> Arc<Self> {
+        Self::make(start, true)
+    }
+
+    fn make(start: DateTime<Utc>, flowing: bool) -> Arc<Self> {
+        Arc::new_cyclic(|me| VirtualClock {
+            state: Mutex::new(State { base: start, base_real: Instant::now(), timers: BTreeMap::new(), seq: 0 }),
+            waking: Arc::new(AtomicUsize::new(0)),
+            jumps: watch::channel(0).0,
+            flowing,
+            me: me.clone(),
+        })
+    }
+
+    /// True when time also runs at wall speed between jumps.
+    pub fn is_flowing(&self) -> bool {
+        self.flowing
     }
 
     /// The earliest deadline anyone is still waiting for.
@@ -117,20 +228,30 @@ impl VirtualClock {
         s.timers.len()
     }
 
+    /// Sleepers woken by a jump that have not yet dropped their [`Wake`]:
+    /// work that is about to start. The lab must not advance while this is
+    /// above zero.
+    pub fn waking(&self) -> usize {
+        self.waking.load(Ordering::SeqCst)
+    }
+
     /// Move to `t` (never backwards) and wake every timer due by then.
     pub fn advance_to(&self, t: DateTime<Utc>) {
         let due = {
             let mut s = self.state.lock().unwrap();
-            if t > s.now {
-                s.now = t;
+            if t > s.now(self.flowing) {
+                s.base = t;
+                s.base_real = Instant::now();
             }
-            let now = s.now;
+            let now = s.now(self.flowing);
             let later = s.timers.split_off(&(now, u64::MAX));
             std::mem::replace(&mut s.timers, later)
         };
         for (_, tx) in due {
-            let _ = tx.send(());
+            // A receiver dropped meanwhile gets the token dropped with the send.
+            let _ = tx.send(Wake::counted(&self.waking));
         }
+        self.jumps.send_modify(|n| *n += 1);
     }
 
     /// Move forward by `d`.
@@ -148,30 +269,67 @@ impl VirtualClock {
         self.advance_to(next);
         Some(next)
     }
+
+    fn remove_timer(&self, key: &(DateTime<Utc>, u64)) {
+        self.state.lock().unwrap().timers.remove(key);
+    }
 }
 
 impl Clock for VirtualClock {
     fn now(&self) -> DateTime<Utc> {
-        self.state.lock().unwrap().now
+        self.state.lock().unwrap().now(self.flowing)
     }
 
     fn sleep_until(&self, deadline: DateTime<Utc>) -> Sleep {
-        let mut s = self.state.lock().unwrap();
-        if deadline <= s.now {
-            return Box::pin(std::future::ready(()));
-        }
-        let (tx, rx) = oneshot::channel();
-        s.seq += 1;
-        let key = (deadline, s.seq);
-        s.timers.insert(key, tx);
+        let woken = self.sleep_until_woken(deadline);
         Box::pin(async move {
-            // A dropped clock wakes everyone rather than leaving them hanging.
-            let _ = rx.await;
+            drop(woken.await);
+        })
+    }
+
+    fn sleep_until_woken(&self, deadline: DateTime<Utc>) -> WakeSleep {
+        let (tx, mut rx) = oneshot::channel::<Wake>();
+        let key = {
+            let mut s = self.state.lock().unwrap();
+            if deadline <= s.now(self.flowing) {
+                return Box::pin(std::future::ready(Wake::none()));
+            }
+            s.seq += 1;
+            let key = (deadline, s.seq);
+            s.timers.insert(key, tx);
+            key
+        };
+        let clock = match (self.flowing, self.me.upgrade()) {
+            (true, Some(c)) => c,
+            // A frozen clock wakes sleepers only by jumps; a dropped clock
+            // wakes everyone rather than leaving them hanging.
+            _ => return Box::pin(async move { rx.await.unwrap_or_else(|_| Wake::none()) }),
+        };
+        let mut jumps = clock.jumps.subscribe();
+        Box::pin(async move {
+            loop {
+                let left = (deadline - clock.now()).to_std().unwrap_or(Duration::ZERO);
+                if left.is_zero() {
+                    // Due by the flow of time (or fired by a jump just now).
+                    clock.remove_timer(&key);
+                    return rx.try_recv().unwrap_or_else(|_| Wake::none());
+                }
+                tokio::select! {
+                    biased;
+                    woken = &mut rx => return woken.unwrap_or_else(|_| Wake::none()),
+                    _ = jumps.changed() => {}
+                    _ = tokio::time::sleep(left) => {}
+                }
+            }
         })
     }
 
     fn is_virtual(&self) -> bool {
         true
+    }
+
+    fn as_virtual(&self) -> Option<&VirtualClock> {
+        Some(self)
     }
 }
 
@@ -230,11 +388,69 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_woken_sleeper_holds_the_lab_until_it_drops_its_wake() {
+        let clock = VirtualClock::new(t0());
+        let c: SharedClock = clock.clone();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let sleeper = tokio::spawn(async move {
+            let wake = c.sleep_until_woken(t0() + chrono::Duration::hours(1)).await;
+            // ... the woken work marks itself busy here, then lets go.
+            let _ = rx.await;
+            drop(wake);
+        });
+        tokio::task::yield_now().await;
+        assert_eq!(clock.waking(), 0);
+        clock.advance(Duration::from_secs(3600));
+        // Fired but not yet dropped: the lab must wait.
+        assert_eq!(clock.waking(), 1);
+        tx.send(()).unwrap();
+        sleeper.await.unwrap();
+        assert_eq!(clock.waking(), 0);
+        // A timer whose sleeper went away does not count as waking.
+        let gone = clock.sleep_until_woken(t0() + chrono::Duration::hours(2));
+        drop(gone);
+        clock.advance(Duration::from_secs(7200));
+        assert_eq!(clock.waking(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_flowing_clock_runs_at_wall_speed_and_jumps() {
+        let clock = VirtualClock::flowing(t0());
+        let c: SharedClock = clock.clone();
+        // A short sleep wakes by the flow of time, nobody advancing.
+        let started = std::time::Instant::now();
+        tokio::time::timeout(Duration::from_secs(2), c.sleep(Duration::from_millis(30))).await.unwrap();
+        assert!(started.elapsed() >= Duration::from_millis(25));
+        assert!(c.now() >= t0() + chrono::Duration::milliseconds(30));
+        // A long one wakes by a jump, early in wall time.
+        let c2 = c.clone();
+        let day = tokio::spawn(async move {
+            c2.sleep(Duration::from_secs(86_400)).await;
+            c2.now()
+        });
+        tokio::task::yield_now().await;
+        assert_eq!(clock.pending(), 1);
+        let next = clock.advance_to_next(t0() + chrono::Duration::days(2)).unwrap();
+        let woke = tokio::time::timeout(Duration::from_secs(1), day).await.unwrap().unwrap();
+        assert!(woke >= next && next >= t0() + chrono::Duration::days(1));
+        // A jump that stops short of a deadline shortens the real wait.
+        let c3 = c.clone();
+        let hour = tokio::spawn(async move { c3.sleep(Duration::from_secs(3600)).await });
+        tokio::task::yield_now().await;
+        clock.advance(Duration::from_secs(3600 - 1));
+        tokio::time::timeout(Duration::from_secs(3), hour).await.expect("woke about a second later").unwrap();
+        assert!(clock.as_virtual().is_some() && clock.is_flowing());
+    }
+
+    #[tokio::test]
     async fn wall_clock_sleeps_for_real() {
         let c = WallClock;
         let started = std::time::Instant::now();
         c.sleep(Duration::from_millis(20)).await;
         assert!(started.elapsed() >= Duration::from_millis(20));
         assert!(!c.is_virtual());
+        assert!(c.as_virtual().is_none());
+        let w = tokio::time::timeout(Duration::from_secs(1), c.sleep_until_woken(Utc::now())).await.unwrap();
+        drop(w);
     }
 }

@@ -19,6 +19,15 @@
 //! after each run); the Postfix tools keep nothing. When the Postfix tools are
 //! missing (`apt-get install postfix` provides them), the comparison is
 //! skipped, loudly, and only run 4 is made.
+//!
+//! On a shared machine wall-clock rates swing with other work, so each round
+//! waits for an idle CPU, the four runs of a round follow one another, the
+//! ratios are taken within each round (then their median), and the CPU time
+//! per message of each tool's own process is printed too, which other work
+//! barely moves. `RELAYLAB_BENCH_ROUNDS` (default 3), `RELAYLAB_BENCH_THREADS`
+//! (relaylab's runtime threads, default 2, as a lab runs), `RELAYLAB_BENCH_SIZE`
+//! (default 2048) and `RELAYLAB_BENCH_ONLY=sink` (smtp-source into the relaylab
+//! sink only, for profiling) adjust it.
 
 use lab_core::clock;
 use mock_hosts::slammer::Slam;
@@ -34,7 +43,13 @@ fn env_usize(name: &str, default: usize) -> usize {
 
 fn find(tool: &str) -> Option<PathBuf> {
     let path = std::env::var("PATH").unwrap_or_default();
-    path.split(':').map(Path::new).chain([Path::new("/usr/sbin"), Path::new("/usr/local/sbin")]).map(|d| d.join(tool)).find(|p| p.is_file())
+    let found = path
+        .split(':')
+        .map(Path::new)
+        .chain([Path::new("/usr/sbin"), Path::new("/usr/local/sbin")])
+        .map(|d| d.join(tool))
+        .find(|p| p.is_file());
+    found
 }
 
 fn free_port() -> u16 {
@@ -60,7 +75,7 @@ fn start_smtp_sink(tool: &Path, port: u16) -> Child {
         .arg(format!("127.0.0.1:{port}"))
         .arg("1024")
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
+        .stderr(Stdio::null())
         .spawn()
         .expect("smtp-sink starts");
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -87,7 +102,8 @@ fn run_smtp_source(tool: &Path, port: u16, sessions: usize, messages: usize, pay
 
 /// The slammer with the same load as `smtp-source -s sessions -m messages -l payload`.
 async fn run_slammer(target: SocketAddr, sessions: usize, messages: usize, payload: usize) -> (Duration, u64, usize) {
-    let mut message = b"From: <bench@source.example>\r\nTo: <sink@sink.example>\r\nSubject: relaylab bench\r\n\r\n".to_vec();
+    let mut message =
+        b"From: <bench@source.example>\r\nTo: <sink@sink.example>\r\nSubject: relaylab bench\r\n\r\n".to_vec();
     let body = mock_hosts::slammer::sized_message("x", "y", "z", payload + 200);
     let filler = &body[body.len() - payload..];
     message.extend_from_slice(filler);
@@ -122,8 +138,149 @@ fn rate(n: usize, d: Duration) -> f64 {
     n as f64 / d.as_secs_f64()
 }
 
+/// The four runs of one round; `None` where the Postfix tools are missing.
+struct Round {
+    postfix: Option<f64>,
+    slammer_into_smtp_sink: Option<f64>,
+    smtp_source_into_sink: Option<f64>,
+    relaylab: f64,
+    kept: String,
+    /// CPU per message, microseconds: smtp-source, smtp-sink, slammer, relaylab sink.
+    cpu: [Option<f64>; 4],
+}
+
+fn round(
+    rt: &tokio::runtime::Runtime,
+    tools: &(Option<PathBuf>, Option<PathBuf>),
+    messages: usize,
+    sessions: usize,
+    payload: usize,
+) -> Round {
+    let mut r = Round {
+        postfix: None,
+        slammer_into_smtp_sink: None,
+        smtp_source_into_sink: None,
+        relaylab: 0.0,
+        kept: String::new(),
+        cpu: [None; 4],
+    };
+    let per_msg = |d: Duration| Some(d.as_secs_f64() * 1e6 / messages as f64);
+    // RELAYLAB_BENCH_ONLY=sink: only smtp-source into the relaylab sink (for profiling).
+    if std::env::var("RELAYLAB_BENCH_ONLY").as_deref() == Ok("sink") {
+        if let Some(source) = &tools.0 {
+            let ours = rt.block_on(relaylab_sink());
+            let (source, port) = (source.clone(), ours.addr().port());
+            let t = rt.block_on(async move {
+                tokio::task::spawn_blocking(move || run_smtp_source(&source, port, sessions, messages, payload))
+                    .await
+                    .unwrap()
+            });
+            r.smtp_source_into_sink = Some(rate(messages, t));
+            rt.block_on(ours.shutdown());
+        }
+        return r;
+    }
+    if let (Some(source), Some(sink_tool)) = tools {
+        // 1. Postfix to Postfix.
+        let port = free_port();
+        let mut sink = start_smtp_sink(sink_tool, port);
+        let (_, children0) = proc_cpu("self");
+        let t = run_smtp_source(source, port, sessions, messages, payload);
+        let (_, children1) = proc_cpu("self");
+        r.postfix = Some(rate(messages, t));
+        r.cpu[0] = per_msg(children1 - children0);
+        r.cpu[1] = per_msg(proc_cpu(&sink.id().to_string()).0);
+        let _ = sink.kill();
+        let _ = sink.wait();
+        // 2. The slammer into smtp-sink.
+        let port = free_port();
+        let mut sink = start_smtp_sink(sink_tool, port);
+        let target = format!("127.0.0.1:{port}").parse().unwrap();
+        let (mine0, _) = proc_cpu("self");
+        let (t, accepted, transcripts) = rt.block_on(run_slammer(target, sessions, messages, payload));
+        r.cpu[2] = per_msg(proc_cpu("self").0 - mine0);
+        assert_eq!(transcripts, messages, "one transcript per session");
+        r.slammer_into_smtp_sink = Some(rate(accepted as usize, t));
+        let _ = sink.kill();
+        let _ = sink.wait();
+        // 3. smtp-source into the relaylab sink.
+        let ours = rt.block_on(relaylab_sink());
+        // Drive the runtime while smtp-source runs (a current-thread runtime runs only inside block_on).
+        let (source, port) = (source.clone(), ours.addr().port());
+        let (mine0, _) = proc_cpu("self");
+        let t = rt.block_on(async move {
+            tokio::task::spawn_blocking(move || run_smtp_source(&source, port, sessions, messages, payload))
+                .await
+                .unwrap()
+        });
+        r.cpu[3] = per_msg(proc_cpu("self").0 - mine0);
+        assert_eq!(ours.message_count(), messages, "the sink recorded every message");
+        assert_eq!(ours.session_count(), messages, "the sink kept every transcript");
+        r.smtp_source_into_sink = Some(rate(messages, t));
+        rt.block_on(ours.shutdown());
+    }
+    // 4. relaylab to relaylab.
+    let ours = rt.block_on(relaylab_sink());
+    let (t, accepted, transcripts) = rt.block_on(run_slammer(ours.addr(), sessions, messages, payload));
+    assert_eq!(ours.message_count(), messages);
+    r.kept = format!("{} messages, {} + {} transcripts", ours.message_count(), transcripts, ours.session_count());
+    r.relaylab = rate(accepted as usize, t);
+    rt.block_on(ours.shutdown());
+    r
+}
+
+/// CPU time (user + system) of a process and of its waited-for children, from /proc.
+fn proc_cpu(pid: &str) -> (Duration, Duration) {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let rest: Vec<u64> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, r)| r)
+        .split_whitespace()
+        .skip(1)
+        .map(|v| v.parse().unwrap_or(0))
+        .collect();
+    // Fields 14-17 of proc(5): utime, stime, cutime, cstime, in clock ticks (100 per second on Linux).
+    let tick = |i: usize| Duration::from_millis(rest.get(i).copied().unwrap_or(0) * 10);
+    (tick(10) + tick(11), tick(12) + tick(13))
+}
+
+/// Busy and total jiffies of all CPUs, from /proc/stat.
+fn cpu_jiffies() -> Option<(u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let cpu: Vec<u64> = stat.lines().next()?.split_whitespace().skip(1).filter_map(|v| v.parse().ok()).collect();
+    let total: u64 = cpu.iter().sum();
+    let idle = cpu.get(3).copied().unwrap_or(0) + cpu.get(4).copied().unwrap_or(0);
+    Some((total - idle, total))
+}
+
+/// Wait (at most a minute) until the machine is nearly idle, so that another
+/// build on a shared box does not decide the comparison. Says so when it never is.
+fn wait_for_quiet() {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (Some((b0, t0)), _) = (cpu_jiffies(), std::thread::sleep(Duration::from_millis(500))) else { return };
+        let Some((b1, t1)) = cpu_jiffies() else { return };
+        let busy = (b1 - b0) as f64 / (t1 - t0).max(1) as f64;
+        if busy < 0.10 {
+            return;
+        }
+        if Instant::now() > deadline {
+            println!(
+                "   (the machine stayed busy ({:.0}% CPU) for a minute: this round runs alongside other work)",
+                busy * 100.0
+            );
+            return;
+        }
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
 fn main() {
-    // `cargo bench` passes `--bench`; `cargo test --benches` would pass nothing useful: run only under bench.
+    // `cargo bench` passes `--bench`; elsewhere (cargo test --benches) do nothing.
     if !std::env::args().any(|a| a == "--bench") {
         println!("postfix comparison: run it with `cargo bench -p relaylab-mock-hosts --bench postfix`");
         return;
@@ -131,59 +288,70 @@ fn main() {
     let messages = env_usize("RELAYLAB_BENCH_MESSAGES", 20_000);
     let sessions = env_usize("RELAYLAB_BENCH_SESSIONS", 20);
     let payload = env_usize("RELAYLAB_BENCH_SIZE", 2048);
+    let rounds = env_usize("RELAYLAB_BENCH_ROUNDS", 3).max(1);
     let messages = messages / sessions * sessions;
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
-    println!("relaylab vs Postfix smtp-source/smtp-sink: {messages} messages, {sessions} parallel sessions, one message per session, {payload}-octet payload\n");
-
-    let tools = (find("smtp-source"), find("smtp-sink"));
-    let mut rows: Vec<(String, f64)> = Vec::new();
-    if let (Some(source), Some(sink_tool)) = &tools {
-        // 1. Postfix to Postfix.
-        let port = free_port();
-        let mut sink = start_smtp_sink(sink_tool, port);
-        let t = run_smtp_source(source, port, sessions, messages, payload);
-        rows.push(("smtp-source -> smtp-sink".into(), rate(messages, t)));
-        // 2. The slammer into smtp-sink.
-        let port2 = free_port();
-        let mut sink2 = start_smtp_sink(sink_tool, port2);
-        let (t, accepted, transcripts) =
-            rt.block_on(run_slammer(format!("127.0.0.1:{port2}").parse().unwrap(), sessions, messages, payload));
-        assert_eq!(transcripts, messages, "one transcript per session");
-        rows.push((format!("relaylab slammer -> smtp-sink ({transcripts} transcripts kept)"), rate(accepted as usize, t)));
-        let _ = sink.kill();
-        let _ = sink2.kill();
-        let _ = sink.wait();
-        let _ = sink2.wait();
-        // 3. smtp-source into the relaylab sink.
-        let ours = rt.block_on(relaylab_sink());
-        let t = run_smtp_source(source, ours.addr().port(), sessions, messages, payload);
-        let kept = ours.message_count();
-        let sessions_kept = ours.session_count();
-        assert_eq!(kept, messages, "the sink recorded every message");
-        rows.push((format!("smtp-source -> relaylab sink ({kept} messages, {sessions_kept} transcripts kept)"), rate(messages, t)));
-        rt.block_on(ours.shutdown());
+    let threads = env_usize("RELAYLAB_BENCH_THREADS", 2);
+    let rt = if threads <= 1 {
+        tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
     } else {
+        tokio::runtime::Builder::new_multi_thread().worker_threads(threads).enable_all().build().unwrap()
+    };
+    println!(
+        "relaylab vs Postfix smtp-source/smtp-sink: {messages} messages, {sessions} parallel sessions, one message per \
+         session, {payload}-octet payload, {rounds} rounds (medians), {threads} runtime thread(s)\n"
+    );
+    let tools = (find("smtp-source"), find("smtp-sink"));
+    if tools.0.is_none() || tools.1.is_none() {
         println!("==============================================================================");
         println!("!! Postfix's smtp-source/smtp-sink not found: the comparison was SKIPPED.     !!");
         println!("!! Install them (Debian: apt-get install postfix) and run the benchmark again. !!");
         println!("==============================================================================\n");
     }
-    // 4. relaylab to relaylab.
-    let ours = rt.block_on(relaylab_sink());
-    let (t, accepted, transcripts) = rt.block_on(run_slammer(ours.addr(), sessions, messages, payload));
-    assert_eq!(ours.message_count(), messages);
-    rows.push((format!("relaylab slammer -> relaylab sink ({transcripts} + {} transcripts kept)", ours.session_count()), rate(accepted as usize, t)));
-    rt.block_on(ours.shutdown());
-
-    for (what, r) in &rows {
-        println!("{r:>10.0} messages/s  {what}");
-    }
-    if rows.len() == 4 {
-        let base = rows[0].1;
+    let results: Vec<Round> = (0..rounds)
+        .map(|_| {
+            wait_for_quiet();
+            round(&rt, &tools, messages, sessions, payload)
+        })
+        .collect();
+    let col = |f: &dyn Fn(&Round) -> Option<f64>| -> Option<(f64, Vec<f64>)> {
+        let v: Option<Vec<f64>> = results.iter().map(f).collect();
+        v.map(|v| (median(v.clone()), v))
+    };
+    let show = |what: &str, c: &Option<(f64, Vec<f64>)>| {
+        if let Some((m, all)) = c {
+            let each: Vec<String> = all.iter().map(|x| format!("{x:.0}")).collect();
+            println!("{m:>10.0} messages/s  {what}   (rounds: {})", each.join(", "));
+        }
+    };
+    let postfix = col(&|r| r.postfix);
+    let slammer = col(&|r| r.slammer_into_smtp_sink);
+    let sink = col(&|r| r.smtp_source_into_sink);
+    let ours = col(&|r| Some(r.relaylab));
+    show("smtp-source -> smtp-sink (Postfix; keeps nothing)", &postfix);
+    show("relaylab slammer -> smtp-sink (slammer keeps every transcript)", &slammer);
+    show("smtp-source -> relaylab MX sink (sink keeps every message and transcript)", &sink);
+    show(&format!("relaylab slammer -> relaylab MX sink ({})", results[0].kept), &ours);
+    if postfix.is_some() {
+        // Ratios within each round (its runs are adjacent in time), then their median.
+        let ratio = |f: &dyn Fn(&Round) -> Option<f64>| {
+            median(results.iter().filter_map(|r| Some(f(r)? / r.postfix?)).collect())
+        };
+        let (s, k) = (ratio(&|r| r.slammer_into_smtp_sink), ratio(&|r| r.smtp_source_into_sink));
+        let verdict = |x: f64| if x >= 1.0 { "at least as fast as Postfix" } else { "SLOWER than Postfix" };
         println!();
-        println!("slammer vs smtp-source (both into smtp-sink):   {:.2}x", rows[1].1 / base);
-        println!("relaylab sink vs smtp-sink (both fed by smtp-source): {:.2}x", rows[2].1 / base);
-        let verdict = |x: f64| if x >= 1.0 { "at least as fast" } else { "SLOWER than Postfix" };
-        println!("slammer: {}; sink: {}", verdict(rows[1].1 / base), verdict(rows[2].1 / base));
+        println!("slammer / smtp-source (both into smtp-sink):         {s:.2}x  {}", verdict(s));
+        println!("relaylab sink / smtp-sink (both fed by smtp-source): {k:.2}x  {}", verdict(k));
+        println!("(median of the per-round ratios)");
+        let cpu = |i: usize| median(results.iter().filter_map(|r| r.cpu[i]).collect());
+        let (src, snk, slm, ours) = (cpu(0), cpu(1), cpu(2), cpu(3));
+        println!();
+        println!(
+            "CPU time per message (user + system, the tool's own process; not disturbed by other work on the machine):"
+        );
+        println!("  smtp-source {src:6.1} us   relaylab slammer {slm:6.1} us   -> slammer uses {:.2}x the CPU of smtp-source", slm / src);
+        println!(
+            "  smtp-sink   {snk:6.1} us   relaylab MX sink {ours:6.1} us   -> sink uses {:.2}x the CPU of smtp-sink",
+            ours / snk
+        );
     }
 }

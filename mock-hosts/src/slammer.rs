@@ -90,7 +90,7 @@ pub struct SlamReport {
     pub elapsed: Duration,
     /// Per-message latency (MAIL to the final reply), microseconds, sorted.
     pub latencies_us: Vec<u64>,
-    /// Every session's transcript, in start order.
+    /// Every session's transcript, ordered by connection, then session.
     pub transcripts: Vec<Transcript>,
     /// The first error or refusal seen, for the report.
     pub first_problem: Option<String>,
@@ -123,24 +123,28 @@ struct Shared {
     messages: Tally,
     sessions: Tally,
     latencies: Vec<u64>,
-    transcripts: Vec<TranscriptRecorder>,
+    /// Each session's transcript, keyed by (connection, session) so the
+    /// report lists them in that order, not in the order they happened to start.
+    transcripts: Vec<((usize, usize), TranscriptRecorder)>,
     first_problem: Option<String>,
 }
 
 struct Pacer {
     rate: Option<f64>,
-    started: Instant,
+    /// Lab time of the start.
+    started: chrono::DateTime<chrono::Utc>,
     tickets: AtomicU64,
     time: LabTime,
 }
 
 impl Pacer {
-    /// Wait for this message's slot.
+    /// Wait for this message's slot: message `n` starts no sooner than `n / rate` after the start.
     async fn slot(&self) {
         if let Some(rate) = self.rate.filter(|r| *r > 0.0) {
             let n = self.tickets.fetch_add(1, Ordering::Relaxed);
-            let due = Duration::from_secs_f64(n as f64 / rate);
-            self.time.sleep(due.saturating_sub(self.started.elapsed())).await;
+            let due =
+                chrono::Duration::from_std(Duration::from_secs_f64(n as f64 / rate)).unwrap_or(chrono::Duration::MAX);
+            self.time.sleep_until(self.started + due).await;
         }
     }
 }
@@ -151,7 +155,12 @@ impl Slam {
         let started = Instant::now();
         let shared = Arc::new(Mutex::new(Shared::default()));
         let sent = Arc::new(AtomicU64::new(0));
-        let pacer = Arc::new(Pacer { rate: self.rate, started, tickets: AtomicU64::new(0), time: self.time.clone() });
+        let pacer = Arc::new(Pacer {
+            rate: self.rate,
+            started: self.time.now(),
+            tickets: AtomicU64::new(0),
+            time: self.time.clone(),
+        });
         let wire = Arc::new(codec::dot_stuff(&self.message));
         let this = Arc::new(self.clone());
         let mut workers = tokio::task::JoinSet::new();
@@ -173,7 +182,11 @@ impl Slam {
             unsent: total.saturating_sub(sent.load(Ordering::SeqCst)),
             elapsed: started.elapsed(),
             latencies_us: s.latencies,
-            transcripts: s.transcripts.iter().map(TranscriptRecorder::snapshot).collect(),
+            transcripts: {
+                let mut ts = s.transcripts;
+                ts.sort_by_key(|(key, _)| *key);
+                ts.iter().map(|(_, rec)| rec.snapshot()).collect()
+            },
             first_problem: s.first_problem,
         }
     }
@@ -186,7 +199,7 @@ impl Slam {
             let batch = if self.per_session == 0 { left } else { self.per_session.min(left) };
             session_no += 1;
             let rec = TranscriptRecorder::new(format!("{} (connection {}, session {session_no})", self.label, w + 1));
-            lock(shared).transcripts.push(rec.clone());
+            lock(shared).transcripts.push(((w, session_no), rec.clone()));
             let done = self.session(source, batch, &rec, shared, sent, pacer, wire).await;
             // A broken session gives up the message it was on, then a new session carries on.
             left -= done.max(1).min(left);
@@ -466,8 +479,9 @@ impl Conn {
     }
 
     async fn quit(mut self) {
+        // The server closes after 221; closing our end then needs no shutdown first.
         if self.command("QUIT").await.is_ok() {
-            let _ = self.writer.shutdown().await;
+            self.writer.forget();
         }
     }
 }

@@ -2,10 +2,9 @@
 //!
 //! Mail time (a greylist delay, a retry schedule, an outage window, a slow
 //! reply, a target send rate) is read from the lab's [`Clock`](lab_core::Clock)
-//! and waited for here and nowhere else. Today the lab runs on the wall clock
-//! and these waits are tokio sleeps; when the lab gets a virtual clock, this
-//! file is the one to change (sleep on the clock instead), and every actor
-//! follows.
+//! and waited for here and nowhere else, on that clock: the wall clock sleeps
+//! for real; a virtual clock wakes the sleeper when the lab advances past the
+//! deadline. So every actor follows the lab onto virtual time unchanged.
 //!
 //! Network timeouts (how long to wait for an SMTP reply or a connect) are not
 //! mail time: they guard real sockets and stay on tokio's timers where they are.
@@ -64,10 +63,12 @@ impl LabTime {
         (self.clock.now() - then).to_std().unwrap_or(Duration::ZERO)
     }
 
-    /// Wait `d` of lab time.
+    /// Wait `d` of lab time: a real sleep on the wall clock; on a virtual
+    /// clock a timer the lab may jump to (it still runs out at wall speed
+    /// when nobody jumps).
     pub async fn sleep(&self, d: Duration) {
         if !d.is_zero() {
-            tokio::time::sleep(d).await;
+            self.clock.sleep(d).await;
         }
     }
 
@@ -78,14 +79,35 @@ impl LabTime {
 
     /// Wait until `then` on the lab clock.
     pub async fn sleep_until(&self, then: DateTime<Utc>) {
-        let wait = (then - self.clock.now()).to_std().unwrap_or(Duration::ZERO);
-        self.sleep(wait).await;
+        if then > self.clock.now() {
+            self.clock.sleep_until(then).await;
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn waits_follow_a_virtual_clock() {
+        let start = DateTime::parse_from_rfc3339("2006-01-05T06:28:00Z").unwrap().to_utc();
+        let clock = lab_core::VirtualClock::new(start);
+        let t = LabTime::new(clock.clone(), start);
+        let waiter = tokio::spawn({
+            let t = t.clone();
+            async move {
+                t.sleep_until_offset(Duration::from_secs(2 * 3600)).await;
+                t.elapsed()
+            }
+        });
+        tokio::task::yield_now().await;
+        assert!(!waiter.is_finished(), "two hours of lab time have not passed");
+        clock.advance(Duration::from_secs(2 * 3600));
+        let waited =
+            tokio::time::timeout(Duration::from_secs(1), waiter).await.expect("woken by the lab clock").unwrap();
+        assert_eq!(waited, Duration::from_secs(2 * 3600));
+    }
 
     #[tokio::test]
     async fn offsets_count_from_the_epoch() {

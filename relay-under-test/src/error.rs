@@ -26,4 +26,12 @@ pub enum RelayError {
         /// What went wrong.
         why: String,
     },
+    /// The queue directory could not be created or read.
+    #[error("cannot open the queue directory {}: {source}", .dir.display())]
+    Queue {
+        /// The directory (empty: a temporary one).
+        dir: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
 }

@@ -25,9 +25,11 @@
 //!   masquerading.
 //! - [`routing`]: the routing decision (mailertable, SMART_HOST, MAIL_HUB,
 //!   MX) and DNS, behind a small [`routing::Resolver`] trait.
-//! - [`deliver`]: talks to MX hosts; tries them in preference order.
-//! - [`queue`], [`queue_id`], [`log`], [`dates`], [`activity`]: the queue,
-//!   Sendmail-style queue ids, syslog lines, date formats, busy tracking.
+//! - [`deliver`]: talks to MX hosts; tries them in preference order; sends DSNs.
+//! - [`queue`]: talks to the queue directory; the durable queue, the queue
+//!   runner, DSN texts, `mailq`, and the control socket of a daemon.
+//! - [`queue_id`], [`log`], [`dates`], [`activity`]: Sendmail-style queue
+//!   ids, syslog lines, date formats, busy tracking.
 //! - [`profile`] and [`network`]: what the scenario and the lab give the relay.
 //!
 //! # Example
@@ -112,4 +114,24 @@ pub trait RelayUnderTest: Send + Sync {
 
     /// Stop listening, end sessions and deliveries (bounded). Idempotent.
     async fn stop(&self);
+
+    /// The queue as `mailq` (`sendmail -bp`) lists it, when this relay can
+    /// tell (spec §7.2).
+    fn mailq(&self) -> Option<String> {
+        None
+    }
+
+    /// Run the queue now (`sendmail -q`), or only the messages with a
+    /// recipient in `domain` (`sendmail -qR@domain`); returns when the run
+    /// is over.
+    async fn flush_queue(&self, domain: Option<&str>) -> Result<queue::queue_run::RunSummary, String> {
+        let _ = domain;
+        Err(format!("the {} relay cannot be told to run its queue from the lab yet", self.flavour()))
+    }
+
+    /// The queue's depth over time, each message's attempts and the DSNs
+    /// sent, when this relay keeps them.
+    fn queue_history(&self) -> Option<queue::QueueHistory> {
+        None
+    }
 }

@@ -14,8 +14,10 @@ mod routing;
 pub use routing::RoutingError;
 
 pub mod identity;
+pub mod queue;
 pub mod relay_control;
 pub use identity::{IdentityError, Privacy, PrivacyFlag};
+pub use queue::QueueError;
 pub use relay_control::DelayChecks;
 
 /// The relay's configuration, in the course's vocabulary.
@@ -155,6 +157,40 @@ pub struct RelayProfile {
     /// client that talks first gets a null session (0 or unset: no pause).
     #[serde(default)]
     pub greet_pause: u64,
+
+    // The queue (spec §7); checked in profile/queue.rs, documented in
+    // docs/relay-profile.md and docs/queue.md.
+    /// `QUEUE_DIR`: where the queue's `qf`/`df` files live. Default: a fresh
+    /// temporary directory for this relay, removed when it stops.
+    #[serde(default)]
+    pub queue_directory: Option<std::path::PathBuf>,
+    /// The daemon's `-q` interval: how often a queue run starts (`1h`).
+    #[serde(
+        default = "queue::default_queue_interval",
+        deserialize_with = "queue::de_duration",
+        serialize_with = "queue::ser_duration"
+    )]
+    pub queue_interval: Duration,
+    /// `confMIN_QUEUE_AGE`: a queue run skips messages tried less than this long ago (`0s`).
+    #[serde(default, deserialize_with = "queue::de_duration", serialize_with = "queue::ser_duration")]
+    pub min_queue_age: Duration,
+    /// `confMAX_QUEUE_RUN_SIZE`: at most this many messages per queue run (0: all).
+    #[serde(default)]
+    pub max_queue_run_size: usize,
+    /// `confTO_QUEUEWARN`: warn the sender after this long undelivered (`4h`; `0s`: never).
+    #[serde(
+        default = "queue::default_queuewarn",
+        deserialize_with = "queue::de_duration",
+        serialize_with = "queue::ser_duration"
+    )]
+    pub queuewarn: Duration,
+    /// `confTO_QUEUERETURN`: return the message to its sender after this long (`5d`).
+    #[serde(
+        default = "queue::default_queuereturn",
+        deserialize_with = "queue::de_duration",
+        serialize_with = "queue::ser_duration"
+    )]
+    pub queuereturn: Duration,
 }
 
 fn default_version() -> String {
@@ -240,6 +276,9 @@ pub enum ProfileError {
     /// An `access` line is malformed.
     #[error(transparent)]
     Access(#[from] crate::policy::access_db::AccessError),
+    /// A queue key (`queue_interval`, `queuewarn`, ...) is out of range.
+    #[error(transparent)]
+    Queue(#[from] QueueError),
 }
 
 /// One `relay_domains` entry, parsed.
@@ -369,6 +408,12 @@ impl RelayProfile {
             delay_checks: DelayChecks::Off,
             accept_unresolvable_domains: false,
             greet_pause: 0,
+            queue_directory: None,
+            queue_interval: queue::default_queue_interval(),
+            min_queue_age: Duration::ZERO,
+            max_queue_run_size: 0,
+            queuewarn: queue::default_queuewarn(),
+            queuereturn: queue::default_queuereturn(),
         }
     }
 
@@ -394,6 +439,7 @@ impl RelayProfile {
         self.validate_routing()?;
         self.validate_identity()?;
         self.validate_relay_control()?;
+        self.validate_queue()?;
         Ok(())
     }
 

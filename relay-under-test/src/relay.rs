@@ -2,7 +2,9 @@
 //! [`RelayUnderTest`].
 //!
 //! Talks to the lab through its parts: `smtp::server` to SMTP clients,
-//! `deliver` to MX hosts, `routing` to the lab DNS.
+//! `deliver` to MX hosts, `routing` to the lab DNS, `queue` to its queue
+//! directory (and, for `relaylab relay serve`, `queue::control` to the
+//! queue tools).
 
 use crate::activity::Activity;
 use crate::deliver::{DeliveryContext, Mailboxes};
@@ -11,7 +13,9 @@ use crate::log::RelayLog;
 use crate::network::LabNetwork;
 use crate::policy::RelayPolicy;
 use crate::profile::RelayProfile;
-use crate::queue::{MailQueue, QueuedMessage};
+use crate::queue::queue_run::{QueueRunner, RunSummary};
+use crate::queue::{MailQueue, QueueHistory, QueueSettings, QueuedMessage};
+use crate::queue_id::QueueIdGen;
 use crate::routing::{HickoryResolver, Resolver, Router};
 use crate::smtp::server::{accept_loop, Shared, TaskList};
 use crate::smtp::session::SessionConfig;
@@ -29,6 +33,9 @@ use tokio::task::JoinHandle;
 /// How long `stop` lets sessions and deliveries finish before aborting them.
 pub const STOP_GRACE: Duration = Duration::from_secs(2);
 
+/// How long `settle` waits for client connections to end.
+const SESSION_END_GRACE: Duration = Duration::from_millis(200);
+
 /// The reference relay, a small Sendmail 8.13 look-alike.
 #[derive(Debug)]
 pub struct BuiltinRelay {
@@ -41,6 +48,9 @@ pub struct BuiltinRelay {
     shutdown: watch::Sender<bool>,
     tasks: TaskList,
     accept: Mutex<Option<JoinHandle<()>>>,
+    runner: QueueRunner,
+    zone: crate::dates::Zone,
+    connections: Activity,
 }
 
 impl BuiltinRelay {
@@ -67,14 +77,26 @@ impl BuiltinRelay {
         let router = Arc::new(Router::from_profile(&profile).map_err(crate::profile::ProfileError::from)?);
         let mailboxes = Mailboxes::default();
         let log = RelayLog::new(profile.short_hostname(), &profile.log_tag, zone.clone(), net.clock.clone());
-        let listener =
-            TcpListener::bind(net.listen).await.map_err(|source| RelayError::Bind { addr: net.listen, source })?;
+        let (queue, recovery) = MailQueue::open(profile.queue_directory.as_deref(), net.clock.clone())
+            .map_err(|source| RelayError::Queue { dir: profile.queue_directory.clone().unwrap_or_default(), source })?;
+        let listener = match TcpListener::bind(net.listen).await {
+            Ok(l) => l,
+            Err(source) => {
+                queue.close();
+                return Err(RelayError::Bind { addr: net.listen, source });
+            }
+        };
         let addr = listener.local_addr().map_err(|source| RelayError::Bind { addr: net.listen, source })?;
         let (shutdown, shutdown_rx) = watch::channel(false);
-        let queue = MailQueue::default();
         let activity = Activity::default();
         let transcripts = Arc::new(Mutex::new(Vec::new()));
         let tasks = TaskList::default();
+        let connections = Activity::default();
+        // The queue runner's pseudo-process: its ids are those of the DSNs.
+        let runner_pid = (std::process::id() + 500_000) % 1_000_000;
+        for note in &recovery {
+            log.log(runner_pid, None, note);
+        }
         let delivery = DeliveryContext {
             hostname: profile.hostname.clone(),
             smtp_timeout: profile.smtp_timeout,
@@ -86,12 +108,21 @@ impl BuiltinRelay {
             log: log.clone(),
             queue: queue.clone(),
             transcripts: transcripts.clone(),
+            queue_settings: QueueSettings::from_profile(&profile),
+            version: profile.version.clone(),
+            zone: zone.clone(),
+            ids: Arc::new(Mutex::new(QueueIdGen::new(runner_pid))),
+            activity: activity.clone(),
+            tasks: tasks.clone(),
+            shutdown: shutdown_rx.clone(),
+            run_cache: None,
         };
+        let runner = QueueRunner::start(delivery.clone(), !queue.is_empty());
         let cfg = SessionConfig {
             policy: (*policy).clone(),
             router,
             profile,
-            zone,
+            zone: zone.clone(),
             clock: net.clock.clone(),
             log: log.clone(),
         };
@@ -105,9 +136,10 @@ impl BuiltinRelay {
             next_pid: AtomicU32::new(std::process::id() % 1_000_000),
             shutdown: shutdown_rx,
             tasks: tasks.clone(),
+            connections: connections.clone(),
         });
         let accept = tokio::spawn(accept_loop(listener, shared));
-        tracing::info!("builtin relay listening on {addr}");
+        tracing::info!("builtin relay listening on {addr}, queue in {}", queue.dir().display());
         Ok(BuiltinRelay {
             addr,
             log,
@@ -118,6 +150,9 @@ impl BuiltinRelay {
             shutdown,
             tasks,
             accept: Mutex::new(Some(accept)),
+            runner,
+            zone,
+            connections,
         })
     }
 }
@@ -127,6 +162,29 @@ impl BuiltinRelay {
     /// files or programs): what local delivery wrote, for tests.
     pub fn mailboxes(&self) -> &Mailboxes {
         &self.mailboxes
+    }
+
+    /// The queue directory.
+    pub fn queue_dir(&self) -> &std::path::Path {
+        self.queue.dir()
+    }
+
+    /// The queue (tests and benchmarks).
+    pub fn mail_queue(&self) -> &MailQueue {
+        &self.queue
+    }
+
+    /// Listen for `relaylab relay mailq`/`flush` on `<queue dir>/relaylab.sock`
+    /// until the relay stops (see [`crate::queue::control`]).
+    pub fn start_control_socket(&self) -> std::io::Result<std::path::PathBuf> {
+        let (path, task) = crate::queue::control::start(
+            self.queue.clone(),
+            self.runner.clone(),
+            self.zone.clone(),
+            self.shutdown.subscribe(),
+        )?;
+        self.tasks.push(task);
+        Ok(path)
     }
 }
 
@@ -152,8 +210,30 @@ impl RelayUnderTest for BuiltinRelay {
         self.queue.list()
     }
 
+    fn mailq(&self) -> Option<String> {
+        Some(crate::queue::control::listing(&self.queue, &self.zone))
+    }
+
+    async fn flush_queue(&self, domain: Option<&str>) -> Result<RunSummary, String> {
+        self.runner.run_now(domain.map(str::to_string)).await
+    }
+
+    fn queue_history(&self) -> Option<QueueHistory> {
+        Some(self.queue.history())
+    }
+
     async fn settle(&self, timeout: Duration) -> bool {
-        self.activity.wait_idle(timeout).await
+        if !self.activity.wait_idle(timeout).await {
+            return false;
+        }
+        // Clients that hung up are noticed a moment later; give their
+        // sessions that moment to log their last line. A client still
+        // connected is no reason not to settle.
+        if self.connections.in_flight() > 0 {
+            let _ = self.connections.wait_idle(timeout.min(SESSION_END_GRACE)).await;
+            return self.activity.wait_idle(timeout).await;
+        }
+        true
     }
 
     async fn stop(&self) {
@@ -174,6 +254,7 @@ impl RelayUnderTest for BuiltinRelay {
                 }
             }
         }
+        self.queue.close();
     }
 }
 
@@ -184,5 +265,6 @@ impl Drop for BuiltinRelay {
             h.abort();
         }
         self.tasks.abort_all();
+        self.queue.close();
     }
 }

@@ -168,6 +168,9 @@ fn lab_section(h: &mut String, i: usize, lab: &LabReport) {
     if !obs.queue.is_empty() {
         let _ = write!(h, "<details open><summary>left in the relay's queue ({})</summary><pre>{}</pre></details>", obs.queue.len(), esc(&obs.queue.join("\n")));
     }
+    if let Some(q) = &obs.queue_history {
+        crate::html_queue::section(h, q, &esc);
+    }
     h.push_str("</section>");
 }
 

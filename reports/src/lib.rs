@@ -25,11 +25,15 @@
 
 pub mod console;
 pub mod html;
+mod html_queue;
 pub mod json;
 pub mod junit;
 pub mod model;
 
-pub use model::{DeliveredMessage, DnsQuery, Failure, LabReport, Observations, RunReport, Verdict};
+pub use model::{
+    DeliveredMessage, DnsQuery, DsnSent, Failure, LabReport, Observations, QueueAttempt, QueueDepth, QueueObservations,
+    QueuedMessageHistory, RunReport, Verdict,
+};
 
 use std::path::{Path, PathBuf};
 

@@ -86,6 +86,104 @@ pub struct Observations {
     /// What the virtual internet's actors did: slammers, retrying MTAs,
     /// forwarders, lists, auto-responders, greylisting hosts.
     pub actors: Vec<ActorReport>,
+    /// What the relay's queue did over lab time (relays that keep it: the builtin one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub queue_history: Option<QueueObservations>,
+}
+
+/// What the relay's queue did: its depth over lab time, each message's
+/// attempts and fate, the DSNs it sent. Times are milliseconds of lab time
+/// since the lab started (a virtual clock makes days of them in a moment).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct QueueObservations {
+    /// The queue directory.
+    pub directory: String,
+    /// `mailq` at the end of the lab.
+    pub mailq: String,
+    /// Depth over time, one sample per change.
+    pub depth: Vec<QueueDepth>,
+    /// The deepest it got.
+    pub max_depth: usize,
+    /// Queue runs started.
+    pub queue_runs: usize,
+    /// Every message that passed through the queue, in arrival order.
+    pub messages: Vec<QueuedMessageHistory>,
+    /// DSNs the relay generated.
+    pub dsns: Vec<DsnSent>,
+    /// What start-up recovery found in the queue directory.
+    pub recovery: Vec<String>,
+    /// fsync calls the queue writer made.
+    pub fsyncs: u64,
+    /// Write batches (fsync groups) of the queue writer.
+    pub write_batches: u64,
+}
+
+/// The queue's depth at one moment.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct QueueDepth {
+    /// Lab time, ms since the lab started.
+    pub at_ms: i64,
+    /// Messages held.
+    pub depth: usize,
+}
+
+/// One message's life in the queue.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct QueuedMessageHistory {
+    /// Queue id.
+    pub qid: String,
+    /// `message` or `dsn` (a notice the relay wrote).
+    pub kind: String,
+    /// Envelope sender as typed.
+    pub sender: String,
+    /// Recipients as typed.
+    pub recipients: Vec<String>,
+    /// When it was queued (lab ms).
+    pub arrived_ms: i64,
+    /// `queued`, `delivered`, `bounced` or `expired`.
+    pub fate: String,
+    /// When it left the queue (lab ms).
+    pub left_ms: Option<i64>,
+    /// Found in the queue directory when the relay started.
+    pub recovered: bool,
+    /// Each attempt, in order.
+    pub attempts: Vec<QueueAttempt>,
+}
+
+/// One delivery attempt.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct QueueAttempt {
+    /// When it ended (lab ms).
+    pub at_ms: i64,
+    /// `arrival`, `queue run` or `flush`.
+    pub trigger: String,
+    /// Copies delivered, deferred, failed.
+    pub sent: usize,
+    /// Copies deferred.
+    pub deferred: usize,
+    /// Copies failed for good.
+    pub failed: usize,
+    /// The deferral or failure text.
+    pub stat: Option<String>,
+}
+
+/// One DSN the relay generated.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DsnSent {
+    /// Its queue id.
+    pub qid: String,
+    /// The message it reports on.
+    pub original: String,
+    /// `warning` or `failure`.
+    pub kind: String,
+    /// Who it went to.
+    pub to: String,
+    /// When (lab ms).
+    pub at_ms: i64,
+    /// The log's reason.
+    pub reason: String,
+    /// The recipients it reports on.
+    pub recipients: Vec<String>,
 }
 
 /// What one actor of the virtual internet did.

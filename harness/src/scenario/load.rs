@@ -135,12 +135,16 @@ fn validate(s: &Scenario, _text: &str) -> Result<(), (String, String)> {
             step.mta.is_some(),
             step.dns.is_some(),
             step.wait.is_some(),
+            step.advance.is_some(),
+            step.flush.is_some(),
+            step.queue_run.is_some(),
+            step.mailq.is_some(),
         ];
         let n = actions.iter().filter(|&&a| a).count();
         if n != 1 {
             return Err((
                 "steps:".into(),
-                format!("steps[{i}]: expected exactly one of `send`, `script`, `settle`, `slam`, `mta`, `dns` or `wait`, found {n}"),
+                format!("steps[{i}]: expected exactly one of `send`, `script`, `settle`, `slam`, `mta`, `dns`, `wait`, `advance`, `flush`, `queue_run` or `mailq`, found {n}"),
             ));
         }
         if let Some(e) = &step.expect {
@@ -347,6 +351,7 @@ fn validate(s: &Scenario, _text: &str) -> Result<(), (String, String)> {
             }
         }
     }
+    super::queue_spec::validate(s)?;
     Ok(())
 }
 

@@ -8,10 +8,12 @@ pub mod duration;
 pub mod load;
 pub mod matcher;
 pub mod model;
+pub mod queue_spec;
 pub mod smtp_spec;
 
 pub use actor_spec::*;
 pub use load::{discover, load_file, load_profile, load_str, LoadedScenario, ScenarioError};
 pub use matcher::{ReplyMatcher, ValueMatcher};
 pub use model::*;
+pub use queue_spec::*;
 pub use smtp_spec::*;

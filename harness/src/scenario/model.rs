@@ -7,6 +7,7 @@
 use super::actor_spec::{dnsbl_list, DnsFaultSpec, DnsStepSpec, DnsblSpec, ForgeSpec, MtaSpec, SlamSpec};
 use super::duration::LabDuration;
 use super::matcher::{ReplyMatcher, ValueMatcher};
+use super::queue_spec::{ClockKind, FlushSpec, QueueExpect, QueueRunSpec};
 use super::smtp_spec::SmtpSpec;
 use relay_under_test::RelayProfile;
 use serde::{Deserialize, Deserializer};
@@ -49,6 +50,13 @@ pub struct Scenario {
     /// DNS blacklist zones and who is listed in them.
     #[serde(default, deserialize_with = "dnsbl_list")]
     pub dnsbl: Vec<DnsblSpec>,
+    /// The lab's clock: `virtual` (default) or `wall`.
+    #[serde(default)]
+    pub clock: ClockKind,
+    /// After the steps, let lab time run until this long after the lab's
+    /// start (queue runs, retries and DSN deadlines happen on the way).
+    #[serde(default)]
+    pub run_until: Option<LabDuration>,
     /// What happens, in order.
     pub steps: Vec<Step>,
     /// What must be true once every step ran and the relay settled.
@@ -203,6 +211,18 @@ pub struct Step {
     /// Let lab time pass (outage windows, greylist delays).
     #[serde(default)]
     pub wait: Option<LabDuration>,
+    /// Let lab time pass now, running what falls due on the way (virtual clock).
+    #[serde(default)]
+    pub advance: Option<LabDuration>,
+    /// Run the relay's queue now for one recipient domain (`sendmail -qR@domain`).
+    #[serde(default)]
+    pub flush: Option<FlushSpec>,
+    /// Run the relay's whole queue now (`sendmail -q`).
+    #[serde(default)]
+    pub queue_run: Option<QueueRunSpec>,
+    /// The relay's `mailq` listing now: value matchers for its lines, in order.
+    #[serde(default)]
+    pub mailq: Option<Vec<ValueMatcher>>,
     /// Expectations for a `send`, `slam` or `mta` step.
     #[serde(default)]
     pub expect: Option<StepExpect>,
@@ -223,6 +243,14 @@ impl Step {
             "mta"
         } else if self.dns.is_some() {
             "dns"
+        } else if self.advance.is_some() {
+            "advance"
+        } else if self.flush.is_some() {
+            "flush"
+        } else if self.queue_run.is_some() {
+            "queue_run"
+        } else if self.mailq.is_some() {
+            "mailq"
         } else {
             "wait"
         }
@@ -437,6 +465,9 @@ pub struct FinalExpect {
     /// What each virtual host saw and did, by host name.
     #[serde(default)]
     pub hosts: BTreeMap<String, HostExpect>,
+    /// What the relay's queue did: depth, attempts, DSNs, the final `mailq`.
+    #[serde(default)]
+    pub queue: Option<QueueExpect>,
 }
 
 /// What one virtual host must have seen and done.
@@ -500,6 +531,9 @@ pub struct DeliveredExpect {
     /// The `by` host of each `Received:`, top first (the first N must match, in order).
     #[serde(default)]
     pub received_by: Vec<ValueMatcher>,
+    /// MIME parts that must appear, in this order (a DSN's report, say).
+    #[serde(default)]
+    pub parts: Vec<super::queue_spec::PartExpect>,
 }
 
 fn opt_one_or_many<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {

@@ -6,25 +6,35 @@
 //! sender, and hands each group to [`smtp_client`] or to the local
 //! [`Mailboxes`]. One `to=` line is logged per outcome (spec §6.3), showing
 //! the recipient before any rewriting and the mailer of its route. The queue
-//! is updated: a recipient whose every copy was delivered or bounced leaves
-//! it, one with a deferred copy stays with its last error. Retries come with
-//! the durable queue in a later issue.
+//! is updated: a recipient whose every copy was delivered or failed for good
+//! leaves it, one with a deferred copy stays with the remote's reply for the
+//! next queue run. Copies that failed for good are returned to the sender in
+//! one DSN ([`dsn`]); after each attempt the message's DSN deadlines
+//! (`queuewarn`, `queuereturn`) are checked.
 
+pub mod dsn;
 pub mod local;
 pub mod smtp_client;
 
 pub use local::Mailboxes;
 
+use crate::activity::Activity;
 use crate::dates::log_delay;
 use crate::log::{priority, RelayLog, ToLine};
 use crate::network::LabNetwork;
 use crate::policy::RelayPolicy;
-use crate::queue::{MailQueue, QueueEntry, Recipient};
-use crate::routing::{mx_hosts, HostSpec, MxHost, Resolver, Route, RouteError, Router};
+use crate::queue::bounce::DsnRcpt;
+use crate::queue::{AttemptOutcome, MailQueue, QueueEntry, QueueSettings, RcptNote, Recipient};
+use crate::queue_id::QueueIdGen;
+use crate::routing::{mx_hosts, DnsError, HostSpec, MxHost, Resolver, Route, RouteError, Router};
+use crate::smtp::server::TaskList;
 use lab_core::TranscriptRecorder;
-use smtp_client::{Outcome, Status, Transfer};
+use smtp_client::{Kind, Outcome, Status, Transfer};
+use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::sync::watch;
 
 /// `(uid/gid)` shown with `ctladdr=` for file and program deliveries: the
 /// unprivileged default user of the course's hosts (spec §6.3, §10.1).
@@ -53,6 +63,77 @@ pub struct DeliveryContext {
     pub queue: MailQueue,
     /// Every outbound session's transcript, in order.
     pub transcripts: Arc<Mutex<Vec<TranscriptRecorder>>>,
+    /// Queue run settings and DSN deadlines.
+    pub queue_settings: QueueSettings,
+    /// `$v/$Z`, for the DSNs' `Received:`.
+    pub version: String,
+    /// The relay's zone, for the DSNs' dates.
+    pub zone: crate::dates::Zone,
+    /// Queue ids for DSNs (the queue runner's pseudo-process).
+    pub ids: Arc<Mutex<QueueIdGen>>,
+    /// Work in flight, for `settle`.
+    pub activity: Activity,
+    /// Delivery tasks (aborted when the relay stops).
+    pub tasks: TaskList,
+    /// Becomes true when the relay stops.
+    pub shutdown: watch::Receiver<bool>,
+    /// What this queue run already learned about hosts and routes, if the
+    /// attempt is part of one (Sendmail's host status cache).
+    pub run_cache: Option<Arc<RunCache>>,
+}
+
+/// What one queue run remembers, so ten thousand messages for a dead host
+/// cost one connection attempt, not ten thousand (Sendmail keeps host status
+/// per queue run the same way): the hosts of each route, the addresses of
+/// each host, and the hosts that could not be reached.
+#[derive(Debug, Default)]
+pub struct RunCache {
+    routes: Mutex<HashMap<Route, Result<Vec<MxHost>, RouteError>>>,
+    addrs: Mutex<HashMap<String, Result<Vec<IpAddr>, DnsError>>>,
+    down: Mutex<HashMap<(String, IpAddr), Status>>,
+}
+
+impl RunCache {
+    /// A host address found unreachable in this run, with the status it gave.
+    pub fn down(&self, host: &str, ip: IpAddr) -> Option<Status> {
+        self.down.lock().unwrap().get(&(host.to_ascii_lowercase(), ip)).cloned()
+    }
+
+    /// Remember that `host` at `ip` could not be reached.
+    pub fn set_down(&self, host: &str, ip: IpAddr, s: &Status) {
+        self.down.lock().unwrap().insert((host.to_ascii_lowercase(), ip), s.clone());
+    }
+
+    /// The addresses of `host`, looked up once per run.
+    pub async fn addrs(&self, resolver: &dyn Resolver, host: &str) -> Result<Vec<IpAddr>, DnsError> {
+        let key = host.to_ascii_lowercase();
+        if let Some(r) = self.addrs.lock().unwrap().get(&key) {
+            return r.clone();
+        }
+        let r = resolver.a(host).await;
+        self.addrs.lock().unwrap().insert(key, r.clone());
+        r
+    }
+}
+
+impl DeliveryContext {
+    fn stopping(&self) -> bool {
+        *self.shutdown.borrow()
+    }
+
+    /// Start a delivery attempt for `qid` in its own task; it counts as work
+    /// in flight from now until it ends. `trigger` names it in the history.
+    pub fn spawn_attempt(&self, qid: String, trigger: &'static str) {
+        if self.stopping() {
+            return; // stays queued
+        }
+        let guard = self.activity.busy();
+        let ctx = self.clone();
+        self.tasks.push(tokio::spawn(async move {
+            let _guard = guard;
+            attempt(&ctx, &qid, trigger).await;
+        }));
+    }
 }
 
 /// Recipients that travel together: same route, same envelope sender.
@@ -101,12 +182,17 @@ pub fn plan(router: &Router, entry: &QueueEntry) -> (Vec<Group>, Vec<(Recipient,
     (groups, refused)
 }
 
-/// Make one delivery attempt for queue entry `qid`.
-pub async fn attempt(ctx: &DeliveryContext, qid: &str) {
-    let Some(entry) = ctx.queue.get(qid) else { return };
+/// Make one delivery attempt for queue entry `qid` (skipped when another
+/// attempt has it), put back what is left, return failed copies to the
+/// sender and check the message's DSN deadlines.
+pub async fn attempt(ctx: &DeliveryContext, qid: &str, trigger: &'static str) {
+    let Some(entry) = ctx.queue.begin_attempt(qid) else { return };
     let (groups, refused) = plan(&ctx.router, &entry);
     // Per queued recipient: copies still open after this attempt.
     let mut open: Vec<(String, usize)> = entry.rcpts.iter().map(|r| (r.typed.clone(), 0)).collect();
+    let mut notes: Vec<RcptNote> = Vec::new();
+    let mut failed: Vec<DsnRcpt> = Vec::new();
+    let mut counts = (0usize, 0usize, 0usize);
     let mut last_error = None;
     let pri = priority(entry.size, entry.class, entry.nrcpts as u64, entry.attempts as u64);
     let log_line = |to: String, ctladdr: Option<String>, mailer: &str, started, status: &Status| {
@@ -126,7 +212,9 @@ pub async fn attempt(ctx: &DeliveryContext, qid: &str) {
     };
     for (r, why) in refused {
         let status = Status::failed("5.1.1", why, None);
-        log_line(r.typed, None, "local", ctx.net.clock.now(), &status);
+        log_line(r.typed.clone(), None, "local", ctx.net.clock.now(), &status);
+        counts.2 += 1;
+        failed.push(dsn_rcpt(&r, &status));
     }
     // SMTP mailers send the headers rewritten (domaintable, masquerading).
     let smtp_data = Arc::new(ctx.router.outbound_headers(&entry.data));
@@ -156,13 +244,36 @@ pub async fn attempt(ctx: &DeliveryContext, qid: &str) {
         for Outcome { rcpts, status } in outcomes {
             let to = rcpts.iter().map(|r| r.typed.as_str()).collect::<Vec<_>>().join(",");
             log_line(to, ctladdr.clone(), mailer.name(), started, &status);
-            if !status.is_final() {
-                last_error = Some(status.stat.clone());
-                for r in &rcpts {
-                    let origins = g.members.iter().filter(|(m, _)| m.typed == r.typed).flat_map(|(_, o)| o.iter());
-                    for o in origins {
-                        if let Some(slot) = open.iter_mut().find(|(t, _)| t == o) {
-                            slot.1 += 1;
+            match status.kind {
+                Kind::Sent => counts.0 += rcpts.len(),
+                Kind::Failed => {
+                    counts.2 += rcpts.len();
+                    for r in &rcpts {
+                        // The address as routed, not as rewritten for the next hop.
+                        let addr = g.members.iter().find(|(m, _)| m.typed == r.typed).map(|(m, _)| m.addr.clone());
+                        failed.push(dsn_rcpt(
+                            &Recipient { typed: r.typed.clone(), addr: addr.unwrap_or(r.addr.clone()) },
+                            &status,
+                        ));
+                    }
+                }
+                Kind::Deferred => {
+                    counts.1 += rcpts.len();
+                    last_error = Some(status.stat.clone());
+                    for r in &rcpts {
+                        let origins = g.members.iter().filter(|(m, _)| m.typed == r.typed).flat_map(|(_, o)| o.iter());
+                        for o in origins {
+                            if let Some(slot) = open.iter_mut().find(|(t, _)| t == o) {
+                                slot.1 += 1;
+                            }
+                            if !notes.iter().any(|n| &n.typed == o) {
+                                notes.push(RcptNote {
+                                    typed: o.clone(),
+                                    dsn: status.dsn.clone(),
+                                    remote: status.relay.as_ref().map(|r| relay_host(r)),
+                                    stat: status.stat.clone(),
+                                });
+                            }
                         }
                     }
                 }
@@ -170,7 +281,30 @@ pub async fn attempt(ctx: &DeliveryContext, qid: &str) {
         }
     }
     let done: Vec<String> = open.into_iter().filter(|(_, n)| *n == 0).map(|(t, _)| t).collect();
-    ctx.queue.finish_attempt(&entry.qid, &done, last_error);
+    let fail_stat = failed.first().map(|f| f.stat.clone());
+    let out = AttemptOutcome { done, notes, last_error, counts, fail_stat, trigger };
+    let left = ctx.queue.finish_attempt(&entry.qid, out).await;
+    if !failed.is_empty() {
+        dsn::send(ctx, &entry, dsn::DsnKind::Failure, failed, false).await;
+    }
+    if let Some(e) = left {
+        dsn::check_deadlines(ctx, &e).await;
+    }
+}
+
+/// `int1.sysiphus.com.` out of `int1.sysiphus.com. [10.1.1.11]`.
+fn relay_host(relay: &str) -> String {
+    relay.split(" [").next().unwrap_or(relay).to_string()
+}
+
+fn dsn_rcpt(r: &Recipient, s: &Status) -> DsnRcpt {
+    DsnRcpt {
+        typed: r.typed.clone(),
+        addr: r.addr.clone(),
+        status: s.dsn.clone(),
+        remote: s.relay.as_ref().map(|x| relay_host(x)),
+        stat: s.stat.clone(),
+    }
 }
 
 /// The local mailer: every member's copy into `mailbox`.
@@ -199,6 +333,17 @@ pub async fn hosts_for(ctx: &DeliveryContext, route: &Route) -> Result<Vec<MxHos
     }
 }
 
+/// [`hosts_for`], once per route and queue run.
+async fn hosts_cached(ctx: &DeliveryContext, route: &Route) -> Result<Vec<MxHost>, RouteError> {
+    let Some(cache) = &ctx.run_cache else { return hosts_for(ctx, route).await };
+    if let Some(r) = cache.routes.lock().unwrap().get(route) {
+        return r.clone();
+    }
+    let r = hosts_for(ctx, route).await;
+    cache.routes.lock().unwrap().insert(route.clone(), r.clone());
+    r
+}
+
 async fn deliver_route(
     ctx: &DeliveryContext,
     entry: &QueueEntry,
@@ -207,7 +352,7 @@ async fn deliver_route(
     rcpts: &[Recipient],
 ) -> Vec<Outcome> {
     let all = |status: Status| vec![Outcome { rcpts: rcpts.to_vec(), status }];
-    match hosts_for(ctx, route).await {
+    match hosts_cached(ctx, route).await {
         Ok(hosts) => smtp_client::deliver_to_hosts(ctx, t, &hosts, rcpts).await,
         Err(e @ RouteError::HostUnknown { .. }) => {
             let name = route_name(&e);

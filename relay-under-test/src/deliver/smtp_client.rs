@@ -23,7 +23,7 @@ pub enum Kind {
     Sent,
     /// Temporary failure: stays queued.
     Deferred,
-    /// Permanent failure: leaves the queue (a DSN will be sent, later issue).
+    /// Permanent failure: leaves the queue; the sender gets a DSN.
     Failed,
 }
 
@@ -140,6 +140,8 @@ enum Attempt {
     Done(Vec<Outcome>),
     /// This host could not be used; try the next with this status kept.
     TryNext(Status),
+    /// No connection could be made: the same, and the queue run remembers it.
+    Unreachable(Status),
 }
 
 /// The address of an `[a.b.c.d]` host name.
@@ -157,9 +159,10 @@ pub async fn deliver_to_hosts(
     let mut last: Option<Status> = None;
     let mut unknown_host: Option<String> = None;
     for host in hosts {
-        let looked_up = match literal(&host.name) {
-            Some(ip) => Ok(vec![ip]),
-            None => ctx.resolver.a(&host.name).await,
+        let looked_up = match (literal(&host.name), &ctx.run_cache) {
+            (Some(ip), _) => Ok(vec![ip]),
+            (None, Some(cache)) => cache.addrs(ctx.resolver.as_ref(), &host.name).await,
+            (None, None) => ctx.resolver.a(&host.name).await,
         };
         let ips = match looked_up {
             Ok(ips) => ips,
@@ -177,9 +180,20 @@ pub async fn deliver_to_hosts(
             }
         };
         for ip in ips {
+            // Found unreachable earlier in this queue run: not tried again.
+            if let Some(status) = ctx.run_cache.as_ref().and_then(|c| c.down(&host.name, ip)) {
+                last = Some(status);
+                continue;
+            }
             match session(ctx, t, &host.name, ip, rcpts).await {
                 Attempt::Done(outcomes) => return outcomes,
                 Attempt::TryNext(status) => last = Some(status),
+                Attempt::Unreachable(status) => {
+                    if let Some(c) = &ctx.run_cache {
+                        c.set_down(&host.name, ip, &status);
+                    }
+                    last = Some(status)
+                }
             }
         }
     }
@@ -202,7 +216,7 @@ async fn session(ctx: &DeliveryContext, t: &Transfer<'_>, host: &str, ip: IpAddr
     ctx.transcripts.lock().unwrap().push(rec.clone());
     let mut c = match SmtpClient::connect(ctx.net.outbound_source(target), target, ctx.smtp_timeout, rec).await {
         Ok(c) => c,
-        Err(e) => return Attempt::TryNext(Status::deferred(connect_stat(&e, host), relay)),
+        Err(e) => return Attempt::Unreachable(Status::deferred(connect_stat(&e, host), relay)),
     };
     let all = |status: Status| Attempt::Done(vec![Outcome { rcpts: rcpts.to_vec(), status }]);
     let io_fail = |e: &ClientError| Status::deferred(connect_stat(e, host), relay.clone());
@@ -210,7 +224,8 @@ async fn session(ctx: &DeliveryContext, t: &Transfer<'_>, host: &str, ip: IpAddr
     // Greeting and EHLO/HELO: any failure here means "try the next host".
     let greeting = match c.read_reply().await {
         Ok(r) => r,
-        Err(e) => return Attempt::TryNext(io_fail(&e)),
+        // A host that takes the connection and never greets is as good as down.
+        Err(e) => return Attempt::Unreachable(io_fail(&e)),
     };
     if !greeting.is_positive() {
         c.quit().await;

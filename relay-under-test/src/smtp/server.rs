@@ -3,11 +3,12 @@
 //! One accept loop; one task per connection that looks up the client's PTR
 //! name (through the lab DNS, before the greeting, as Sendmail does), then
 //! feeds lines to a [`Session`] and writes its replies. An accepted message
-//! goes into the queue and gets an immediate delivery attempt in its own
-//! task. Every wait is bounded, and every task ends when the relay stops.
+//! is committed to the queue directory (synced) before the 250, then gets an
+//! immediate delivery attempt in its own task. Every wait is bounded, and
+//! every task ends when the relay stops.
 
 use crate::activity::Activity;
-use crate::deliver::{self, DeliveryContext};
+use crate::deliver::DeliveryContext;
 use crate::policy::SenderDomain;
 use crate::queue::MailQueue;
 use crate::routing::{DnsError, Resolver};
@@ -79,25 +80,16 @@ pub struct Shared {
     pub shutdown: watch::Receiver<bool>,
     /// Session and delivery tasks.
     pub tasks: TaskList,
+    /// Open client connections (settling waits briefly for them to end, so
+    /// a session's last log line is written before the lab looks).
+    pub connections: Activity,
 }
 
 impl Shared {
-    fn stopping(&self) -> bool {
-        *self.shutdown.borrow()
-    }
-
     /// Start the immediate delivery attempt for `qid`; it counts as work in
     /// flight from now until it ends.
     pub fn spawn_delivery(self: &Arc<Self>, qid: String) {
-        if self.stopping() {
-            return; // stays queued
-        }
-        let guard = self.activity.busy();
-        let ctx = self.delivery.clone();
-        self.tasks.push(tokio::spawn(async move {
-            let _guard = guard;
-            deliver::attempt(&ctx, &qid).await;
-        }));
+        self.delivery.spawn_attempt(qid, "arrival");
     }
 }
 
@@ -173,8 +165,20 @@ async fn sender_domain(resolver: &dyn Resolver, domain: &str) -> SenderDomain {
     }
 }
 
+/// The reply when a message could not be committed to the queue directory:
+/// a temporary failure, so the client keeps it (spec §12 row 49).
+fn queue_write_failed(shared: &Shared, pid: u32, qid: &str, e: &std::io::Error) -> Reply {
+    shared.cfg.log.log(pid, Some(qid), &format!("SYSERR(root): queueup: cannot write the queue files: {e}"));
+    if e.raw_os_error() == Some(28) {
+        Reply::new(452, "4.4.5 Insufficient disk space; try again later")
+    } else {
+        Reply::new(451, "4.3.0 Temporary system failure. Please try again later.")
+    }
+}
+
 /// One connection, start to end.
 async fn serve(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
+    let _open = shared.connections.busy();
     let pid = shared.next_pid.fetch_add(1, Ordering::Relaxed) % 1_000_000;
     let ip = shared.addresses.to_virtual(peer.ip());
     let name = match tokio::time::timeout(PTR_TIMEOUT, shared.resolver.ptr(ip)).await {
@@ -257,12 +261,20 @@ async fn serve(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
                 match read_or_stop(&shared, codec::read_data(&mut reader, MAX_MESSAGE_SIZE)).await {
                     Read::Got(Ok(d)) => {
                         let (reply, entry) = session.end_of_data(&d.data, d.oversize);
-                        if let Some(entry) = entry {
-                            let qid = entry.qid.clone();
-                            shared.queue.insert(entry);
-                            shared.spawn_delivery(qid);
+                        match entry {
+                            // On disk and synced before the 250 goes out (spec §7.1).
+                            Some(entry) => {
+                                let (qid, pid) = (entry.qid.clone(), entry.pid);
+                                match shared.queue.commit(entry).await {
+                                    Ok(()) => {
+                                        shared.spawn_delivery(qid);
+                                        reply
+                                    }
+                                    Err(e) => queue_write_failed(&shared, pid, &qid, &e),
+                                }
+                            }
+                            None => reply,
                         }
-                        reply
                     }
                     Read::Got(Err(_)) | Read::TimedOut => {
                         session.lost_input(true);

@@ -413,6 +413,9 @@ impl Session {
             arrived: now,
             attempts: 0,
             last_error: None,
+            msgid: prepared.msgid.clone(),
+            client: relay.clone(),
+            ..QueueEntry::default()
         };
         (reply, Some(entry))
     }
