@@ -171,7 +171,48 @@ fn lab_section(h: &mut String, i: usize, lab: &LabReport) {
     if let Some(q) = &obs.queue_history {
         crate::html_queue::section(h, q, &esc);
     }
+    if !obs.actors.is_empty() {
+        actors(h, &obs.actors);
+    }
     h.push_str("</section>");
+}
+
+/// What the lab's actors saw: outcome counts, rates and latency for load
+/// generators, and each attempt of retrying senders.
+fn actors(h: &mut String, actors: &[crate::model::ActorReport]) {
+    let _ = write!(h, "<details open><summary>actors ({})</summary><table class=\"dns\">", actors.len());
+    h.push_str("<tr><td><b>actor</b></td><td><b>outcomes</b></td><td><b>sessions</b></td><td><b>msg/s</b></td><td><b>latency p50/p90/p99/max ms</b></td></tr>");
+    for a in actors {
+        let outcomes: Vec<String> = a.outcomes.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        let rate = a.messages_per_sec.map(|r| format!("{r:.1}")).unwrap_or_default();
+        let lat = a.latency_ms.map(|l| format!("{:.1} / {:.1} / {:.1} / {:.1}", l.p50, l.p90, l.p99, l.max)).unwrap_or_default();
+        let _ = write!(
+            h,
+            "<tr><td>{} ({})</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&a.name),
+            esc(&a.kind),
+            esc(&outcomes.join(", ")),
+            a.sessions,
+            rate,
+            lat
+        );
+        for at in &a.attempts {
+            let _ = write!(
+                h,
+                "<tr><td></td><td colspan=\"4\">+{} ms {} &lt;{}&gt; → {}: {} {}</td></tr>",
+                at.at_ms,
+                esc(at.from.as_deref().unwrap_or("")),
+                esc(&at.mail_from),
+                esc(&at.rcpt_to.join(", ")),
+                esc(&at.outcome),
+                esc(at.reply.as_deref().unwrap_or(""))
+            );
+        }
+        for n in &a.notes {
+            let _ = write!(h, "<tr><td></td><td colspan=\"4\"><i>{}</i></td></tr>", esc(n));
+        }
+    }
+    h.push_str("</table></details>");
 }
 
 /// One session as a sequence diagram: client lines point right, server lines point left.
@@ -235,5 +276,38 @@ mod tests {
         assert!(!html.contains("http://") && !html.contains("https://"), "self-contained");
         assert!(html.contains("ruleset=check_rcpt, arg1=&lt;victim@elsewhere.example&gt;"));
         assert!(html.contains("<span class=\"v failed\">FAIL</span>"));
+    }
+
+    #[test]
+    fn actors_show_outcomes_latency_and_attempts() {
+        let mut lab = LabReport::new("throttling/slam", "s.yaml");
+        lab.verdict = Verdict::Passed;
+        let mut a = crate::model::ActorReport {
+            name: "steps[0]: slam from spammer".into(),
+            kind: "slam".into(),
+            outcomes: Default::default(),
+            sessions: 4,
+            duration_ms: 100,
+            messages_per_sec: Some(200.0),
+            latency_ms: Some(crate::model::Latency { p50: 1.5, p90: 2.0, p99: 3.0, max: 4.0 }),
+            attempts: Vec::new(),
+            notes: vec!["gave up after 3 tries".into()],
+        };
+        a.outcomes.insert("accepted".into(), 20);
+        a.attempts.push(crate::model::ActorAttempt {
+            at_ms: 1000,
+            from: Some("198.51.100.7".into()),
+            mail_from: "a@b".into(),
+            rcpt_to: vec!["c@d".into()],
+            outcome: "tempfailed".into(),
+            reply: Some("451 4.7.1 greylisted".into()),
+        });
+        lab.observations.actors.push(a);
+        let mut run = RunReport::new();
+        run.labs.push(lab);
+        let html = to_string(&run);
+        assert!(html.contains("steps[0]: slam from spammer (slam)</td><td>accepted 20</td><td>4</td><td>200.0</td><td>1.5 / 2.0 / 3.0 / 4.0</td>"), "{html}");
+        assert!(html.contains("+1000 ms 198.51.100.7 &lt;a@b&gt; → c@d: tempfailed 451 4.7.1 greylisted"), "{html}");
+        assert!(html.contains("<i>gave up after 3 tries</i>"));
     }
 }
