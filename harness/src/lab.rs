@@ -1,4 +1,5 @@
-//! Bringing a lab up and down on the `loopback` backend.
+//! Bringing a lab up and down, on the `loopback` backend (builtin relay) or
+//! the `netns` backend (real MTAs; see [`NetPlan`] for the difference).
 //!
 //! Each lab gets its own random `127.a.b.0/24`, so labs run side by side (and
 //! in parallel test processes) without sharing addresses:
@@ -11,13 +12,15 @@
 //! relay and the mock hosts use to see and reach lab addresses.
 
 use crate::actors;
-use crate::scenario::Scenario;
+use crate::scenario::{RelayName, Scenario};
 use lab_core::{AddressMap, SharedClock};
 use mock_dns::{MockDns, Record};
 use mock_hosts::{LabTime, MxSink};
+use relay_under_test::netns::LabNamespace;
 use relay_under_test::{BuiltinRelay, LabNetwork, RelayUnderTest};
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// A virtual host's two addresses.
@@ -45,6 +48,8 @@ pub struct Lab {
     pub smtp_port: u16,
     /// Lab time, counted from the lab's start.
     pub time: LabTime,
+    /// The lab namespace (netns backend), deleted when the lab stops.
+    pub ns: Option<Arc<LabNamespace>>,
 }
 
 /// Why a lab could not be brought up.
@@ -65,14 +70,129 @@ pub enum LabError {
     Relay(String),
 }
 
+/// Where a lab's parts live: the backend's answer to "which address does
+/// host X bind", "where does the DNS listen", "which port do SMTP services
+/// use", "how does the relay map lab addresses" and "which relay runs".
+///
+/// - `loopback` (builtin relay, no privileges): every host on its own
+///   `127.a.b.c`, one free port for every SMTP service, the DNS on `.1`, the
+///   relay on `.2`, lab addresses mapped onto them with an [`AddressMap`].
+/// - `netns` (real MTAs, root): every lab address itself on the lab
+///   namespace's `lo`, SMTP on port 25, the DNS on port 53 of a lab address
+///   (192.0.2.53 unless a host has it), an identity map. The whole lab runs
+///   on threads that joined the namespace (see [`Lab::start_on`]).
+struct NetPlan {
+    hosts: BTreeMap<String, HostAddr>,
+    farms: BTreeMap<String, Vec<HostAddr>>,
+    dns_bind: SocketAddr,
+    relay_listen: SocketAddr,
+    smtp_port: u16,
+    addresses: AddressMap,
+}
+
+impl NetPlan {
+    fn loopback(s: &Scenario, subnet: [u8; 3]) -> Result<NetPlan, Attempt> {
+        let at = |n: u8| IpAddr::V4(Ipv4Addr::new(subnet[0], subnet[1], subnet[2], n));
+        let (hosts, farms) = assign_addresses(s, at);
+        let relay_real = at(2);
+        // One port for every SMTP service of the lab: take a free one on the relay's address.
+        let probe =
+            std::net::TcpListener::bind(SocketAddr::new(relay_real, 0)).map_err(|e| Attempt::Retry(e.to_string()))?;
+        let smtp_port = probe.local_addr().map_err(|e| Attempt::Retry(e.to_string()))?.port();
+        drop(probe);
+        let mut addresses = AddressMap::identity();
+        addresses.insert(s.network.relay_ip, relay_real);
+        for farm in farms.values() {
+            for h in farm {
+                addresses.insert(h.lab_ip, h.real_ip);
+            }
+        }
+        Ok(NetPlan {
+            hosts,
+            farms,
+            dns_bind: SocketAddr::new(at(1), 0),
+            relay_listen: SocketAddr::new(relay_real, smtp_port),
+            smtp_port,
+            addresses,
+        })
+    }
+
+    fn netns(s: &Scenario) -> NetPlan {
+        let (hosts, mut farms) = assign_addresses(s, |_| IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        let identity = |h: &HostAddr| HostAddr { lab_ip: h.lab_ip, real_ip: h.lab_ip };
+        let hosts: BTreeMap<String, HostAddr> = hosts.into_iter().map(|(n, h)| (n, identity(&h))).collect();
+        for farm in farms.values_mut() {
+            farm.iter_mut().for_each(|h| *h = identity(h));
+        }
+        let taken: Vec<IpAddr> =
+            farms.values().flatten().map(|h| h.lab_ip).chain(hosts.values().map(|h| h.lab_ip)).collect();
+        let dns_ip = (53u8..=254)
+            .map(|n| IpAddr::V4(Ipv4Addr::new(192, 0, 2, n)))
+            .find(|ip| !taken.contains(ip) && *ip != s.network.relay_ip)
+            .unwrap_or(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 53)));
+        NetPlan {
+            hosts,
+            farms,
+            dns_bind: SocketAddr::new(dns_ip, 53),
+            relay_listen: SocketAddr::new(s.network.relay_ip, 25),
+            smtp_port: 25,
+            addresses: AddressMap::identity(),
+        }
+    }
+
+    /// Every lab address the plan uses (the netns backend puts them on `lo`).
+    fn all_ips(&self) -> Vec<IpAddr> {
+        let mut v: Vec<IpAddr> = self.hosts.values().map(|h| h.real_ip).collect();
+        v.extend(self.farms.values().flatten().map(|h| h.real_ip));
+        v.push(self.dns_bind.ip());
+        v.push(self.relay_listen.ip());
+        v.sort();
+        v.dedup();
+        v
+    }
+}
+
+/// Which relay a lab starts, and where the real ones run.
+#[derive(Clone)]
+pub enum RelayBackend {
+    /// The builtin reference relay on the loopback backend.
+    Builtin,
+    /// A real MTA in the lab namespace `ns` (netns backend). The lab must be
+    /// started from a thread that joined `ns` (see [`Lab::start_on`]).
+    Real(RelayName, Arc<LabNamespace>),
+}
+
 impl Lab {
-    /// Start everything the scenario declares.
+    /// Start everything the scenario declares, against the builtin relay.
     pub async fn start(s: &Scenario, clock: SharedClock) -> Result<Lab, LabError> {
-        let mut last = String::new();
+        Self::start_on(s, clock, RelayBackend::Builtin).await
+    }
+
+    /// Start everything the scenario declares, against `relay`. For a real
+    /// relay every socket is made in the calling thread's network namespace:
+    /// call this (and run the lab) on a runtime whose threads joined the lab
+    /// namespace ([`crate::runner`] does so).
+    pub async fn start_on(s: &Scenario, clock: SharedClock, relay: RelayBackend) -> Result<Lab, LabError> {
         let time = LabTime::starting_now(clock);
+        if let RelayBackend::Real(_, ns) = &relay {
+            let plan = NetPlan::netns(s);
+            for ip in plan.all_ips() {
+                ns.add_address(ip).map_err(|e| LabError::Relay(e.to_string()))?;
+            }
+            return match Self::try_start(s, time, plan, relay.clone()).await {
+                Ok(lab) => Ok(lab),
+                Err(Attempt::Retry(e)) => Err(LabError::Addresses(1, e)),
+                Err(Attempt::Fatal(e)) => Err(e),
+            };
+        }
+        let mut last = String::new();
         for _ in 0..8 {
             let subnet = [127u8, rand::random_range(16..=250), rand::random::<u8>()];
-            match Self::try_start(s, time.clone(), subnet).await {
+            let attempt = match NetPlan::loopback(s, subnet) {
+                Ok(plan) => Self::try_start(s, time.clone(), plan, RelayBackend::Builtin).await,
+                Err(e) => Err(e),
+            };
+            match attempt {
                 Ok(lab) => return Ok(lab),
                 Err(Attempt::Retry(e)) => last = e,
                 Err(Attempt::Fatal(e)) => return Err(e),
@@ -81,28 +201,9 @@ impl Lab {
         Err(LabError::Addresses(8, last))
     }
 
-    async fn try_start(s: &Scenario, time: LabTime, subnet: [u8; 3]) -> Result<Lab, Attempt> {
-        let at = |n: u8| IpAddr::V4(Ipv4Addr::new(subnet[0], subnet[1], subnet[2], n));
-        let (hosts, farms) = assign_addresses(s, at);
-        let relay_real = at(2);
-
-        // One port for every SMTP service of the lab: take a free one on the relay's address.
-        let probe =
-            std::net::TcpListener::bind(SocketAddr::new(relay_real, 0)).map_err(|e| Attempt::Retry(e.to_string()))?;
-        let smtp_port = probe.local_addr().map_err(|e| Attempt::Retry(e.to_string()))?.port();
-        drop(probe);
-
-        let mut addresses = AddressMap::identity();
-        addresses.insert(s.network.relay_ip, relay_real);
-        for farm in farms.values() {
-            for h in farm {
-                addresses.insert(h.lab_ip, h.real_ip);
-            }
-        }
-
-        let dns = MockDns::start(SocketAddr::new(at(1), 0), records(s, &hosts))
-            .await
-            .map_err(|e| Attempt::Retry(e.to_string()))?;
+    async fn try_start(s: &Scenario, time: LabTime, plan: NetPlan, backend: RelayBackend) -> Result<Lab, Attempt> {
+        let NetPlan { hosts, farms, dns_bind, relay_listen, smtp_port, addresses } = plan;
+        let dns = MockDns::start(dns_bind, records(s, &hosts)).await.map_err(|e| Attempt::Retry(e.to_string()))?;
         for f in &s.dns_faults {
             // Validated when the scenario was loaded.
             if let Ok(f) = f.to_fault() {
@@ -110,7 +211,7 @@ impl Lab {
             }
         }
 
-        let relay_addr = SocketAddr::new(relay_real, smtp_port);
+        let relay_addr = relay_listen;
         let mut sinks = BTreeMap::new();
         for (name, spec) in &s.hosts {
             let Some(smtp) = spec.smtp.as_ref().filter(|x| x.listens()) else { continue };
@@ -140,20 +241,19 @@ impl Lab {
             addresses,
             clock: time.clock().clone(),
         };
-        let relay = match BuiltinRelay::start(s.relay.clone(), net).await {
+        let (relay, ns) = match start_relay(s, net, &backend).await {
             Ok(r) => r,
-            Err(e) => {
+            Err(msg) => {
                 shutdown_sinks(sinks).await;
                 dns.shutdown().await;
-                let msg = e.to_string();
-                return Err(if msg.contains("in use") {
+                return Err(if msg.contains("in use") && matches!(backend, RelayBackend::Builtin) {
                     Attempt::Retry(msg)
                 } else {
                     Attempt::Fatal(LabError::Relay(msg))
                 });
             }
         };
-        Ok(Lab { dns, sinks, relay: Box::new(relay), hosts, farms, smtp_port, time })
+        Ok(Lab { dns, sinks, relay, hosts, farms, smtp_port, time, ns })
     }
 
     /// Where lab clients reach the relay.
@@ -191,7 +291,9 @@ impl Lab {
                 }
             }
             let before = self.traffic();
-            let quiet = self.relay.settle(Duration::ZERO).await && self.sinks.values().all(|s| s.busy() == 0);
+            // A real MTA is only known idle after two quiet looks at its queue and log.
+            let look = if self.ns.is_some() { Duration::from_secs(3) } else { Duration::ZERO };
+            let quiet = self.relay.settle(look).await && self.sinks.values().all(|s| s.busy() == 0);
             if quiet && self.traffic() == before {
                 return true;
             }
@@ -207,12 +309,49 @@ impl Lab {
         self.sinks.values().fold((0, 0), |(a, b), s| (a + s.session_count(), b + s.sent_count()))
     }
 
-    /// Stop the relay, the sinks and the DNS, in that order.
+    /// Stop the relay, the sinks and the DNS, in that order (then delete
+    /// the lab namespace, if any).
     pub async fn stop(self) {
         self.relay.stop().await;
         shutdown_sinks(self.sinks).await;
         self.dns.shutdown().await;
+        if let Some(ns) = self.ns {
+            ns.delete();
+        }
     }
+}
+
+/// Start the chosen relay on `net`; the namespace it runs in, if any.
+async fn start_relay(
+    s: &Scenario,
+    net: LabNetwork,
+    backend: &RelayBackend,
+) -> Result<(Box<dyn RelayUnderTest>, Option<Arc<LabNamespace>>), String> {
+    use relay_under_test::flavours::{Exim, NativeConfig, OpenSmtpd, Postfix, RealRelay, Sendmail};
+    let (name, ns) = match backend {
+        RelayBackend::Builtin => {
+            let r = BuiltinRelay::start(s.relay.clone(), net).await.map_err(|e| e.to_string())?;
+            return Ok((Box::new(r), None));
+        }
+        RelayBackend::Real(name, ns) => (*name, ns.clone()),
+    };
+    let (profile, native) = (s.relay.clone(), NativeConfig::Rendered);
+    let relay: Box<dyn RelayUnderTest> = match name {
+        RelayName::Postfix => {
+            Box::new(RealRelay::<Postfix>::start(ns.clone(), profile, net, native).await.map_err(|e| e.to_string())?)
+        }
+        RelayName::Sendmail => {
+            Box::new(RealRelay::<Sendmail>::start(ns.clone(), profile, net, native).await.map_err(|e| e.to_string())?)
+        }
+        RelayName::Exim => {
+            Box::new(RealRelay::<Exim>::start(ns.clone(), profile, net, native).await.map_err(|e| e.to_string())?)
+        }
+        RelayName::Opensmtpd => {
+            Box::new(RealRelay::<OpenSmtpd>::start(ns.clone(), profile, net, native).await.map_err(|e| e.to_string())?)
+        }
+        RelayName::Builtin => unreachable!("handled above"),
+    };
+    Ok((relay, Some(ns)))
 }
 
 enum Attempt {

@@ -7,7 +7,7 @@
 //!
 //! # Layout
 //! - [`scenario`]: the YAML format, loading with `file:line:column` errors, discovery.
-//! - [`lab`]: bringing a lab's DNS, hosts and relay up on the loopback backend.
+//! - [`lab`]: bringing a lab's DNS, hosts and relay up on the loopback backend (builtin relay) or the netns backend (real MTAs).
 //! - [`actors`]: the virtual internet's inhabitants as a lab runs them:
 //!   scripted MX hosts, slammers, retrying MTAs, forwarders, DNS changes.
 //! - [`runner`]: playing the steps, letting the relay settle, producing a report.

@@ -6,7 +6,7 @@ use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use relaylab::exit_codes;
 use relaylab::runner::{self, RunOptions};
-use relaylab::scenario::{self, LoadedScenario};
+use relaylab::scenario::{self, LoadedScenario, RelayName};
 use reports::{RunReport, Verdict};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -20,8 +20,13 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run scenarios (files or folders) against the builtin relay.
+    /// Run scenarios (files or folders) against the builtin relay or a real MTA.
     Run {
+        /// The relay under test: builtin (default), or a real MTA on the netns
+        /// backend (root and relay-under-test/mta/install.sh): postfix,
+        /// sendmail, exim, opensmtpd.
+        #[arg(long, default_value = "builtin")]
+        relay: RelayName,
         /// Scenario files or folders (default: scenarios/).
         paths: Vec<PathBuf>,
         /// Only scenarios whose name contains this text.
@@ -42,6 +47,31 @@ enum Command {
         /// Print every lab's observations (transcripts, log), not only failures.
         #[arg(long, short = 'v')]
         verbose: bool,
+    },
+    /// Run scenarios on several relays and write the conformance matrix
+    /// (scenario x relay: pass, fail with the first difference, n/a or
+    /// skipped with the reason) to the console, matrix.md and matrix.json.
+    Matrix {
+        /// The relays, comma-separated (default: all five).
+        #[arg(long, value_delimiter = ',', default_value = "builtin,postfix,sendmail,exim,opensmtpd")]
+        relay: Vec<RelayName>,
+        /// Scenario files or folders (default: scenarios/).
+        paths: Vec<PathBuf>,
+        /// Only scenarios whose name contains this text.
+        #[arg(long, short = 'f')]
+        filter: Option<String>,
+        /// Only scenarios with this tag (repeat for any of several).
+        #[arg(long, short = 't')]
+        tag: Vec<String>,
+        /// Where to write matrix.md and matrix.json.
+        #[arg(long, default_value = "reports/out")]
+        report_dir: PathBuf,
+        /// How many labs run at once.
+        #[arg(long, short = 'j', default_value_t = 4)]
+        jobs: usize,
+        /// Budget for labs that set none, e.g. 20s.
+        #[arg(long, default_value = "20s", value_parser = humantime::parse_duration)]
+        budget: Duration,
     },
     /// List scenarios with their tags and one-line descriptions.
     List {
@@ -122,13 +152,66 @@ fn main() {
 
 fn real_main(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
-        Command::Run { paths, filter, tag, report_dir, jobs, budget, verbose } => {
+        Command::Matrix { relay, paths, filter, tag, report_dir, jobs, budget } => {
             let (labs, errors) = load(&paths);
             if !errors.is_empty() {
                 for e in &errors {
                     eprintln!("{e}");
                 }
-                eprintln!("relaylab: {} scenario(s) invalid; nothing was run (fix them, or check with `relaylab check`)", errors.len());
+                eprintln!(
+                    "relaylab: {} scenario(s) invalid; nothing was run (fix them, or check with `relaylab check`)",
+                    errors.len()
+                );
+                return Ok(exit_codes::INVALID);
+            }
+            let labs = select(labs, filter.as_deref(), &tag);
+            if labs.is_empty() || relay.is_empty() {
+                eprintln!("relaylab: no scenario or relay selected (check the paths, --filter, --tag and --relay)");
+                return Ok(exit_codes::NOTHING_RAN);
+            }
+            let mut relays: Vec<RelayName> = Vec::new();
+            for r in relay {
+                if !relays.contains(&r) {
+                    relays.push(r);
+                }
+            }
+            let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+            let opts = RunOptions { default_budget: budget, jobs };
+            let mut matrix = reports::matrix::Matrix::new(relays.iter().map(|r| r.to_string()).collect());
+            for r in &relays {
+                eprintln!("relaylab: matrix: running {} scenario(s) on {r}", labs.len());
+                let reports = rt.block_on(runner::run_all_on(labs.clone(), &opts, *r, |_| {}));
+                matrix.add_column(r.as_str(), &reports);
+            }
+            print!("{}", reports::matrix::console(&matrix));
+            match reports::matrix::write(&matrix, &report_dir) {
+                Ok(paths) => {
+                    let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+                    println!("reports: {}", shown.join(", "));
+                }
+                Err(e) => {
+                    eprintln!("relaylab: {e}");
+                    return Ok(exit_codes::INVALID);
+                }
+            }
+            // Real MTAs differing from the library is what the matrix shows; the
+            // builtin reference relay missing an expectation is a failure.
+            let builtin_bad = matrix.rows.iter().flat_map(|r| r.cells.iter()).any(|c| {
+                c.relay == "builtin"
+                    && matches!(c.status, reports::matrix::CellStatus::Fail | reports::matrix::CellStatus::Error)
+            });
+            Ok(if builtin_bad { exit_codes::LAB_FAILED } else { exit_codes::OK })
+        }
+        Command::Run { relay, paths, filter, tag, report_dir, jobs, budget, verbose } => {
+            let (labs, errors) = load(&paths);
+            if !errors.is_empty() {
+                for e in &errors {
+                    eprintln!("{e}");
+                }
+                eprintln!(
+                    "relaylab: {} scenario(s) invalid; nothing was run (fix them, or check with `relaylab check`)",
+                    errors.len()
+                );
                 return Ok(exit_codes::INVALID);
             }
             let labs = select(labs, filter.as_deref(), &tag);
@@ -142,12 +225,13 @@ fn real_main(cli: Cli) -> anyhow::Result<i32> {
             let mut run = RunReport::new();
             let bar = ProgressBar::new(labs.len() as u64);
             bar.set_style(
-                ProgressStyle::with_template("{bar:30} {pos}/{len} labs {msg}").unwrap_or_else(|_| ProgressStyle::default_bar()),
+                ProgressStyle::with_template("{bar:30} {pos}/{len} labs {msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
             );
             if labs.len() == 1 {
                 bar.finish_and_clear();
             }
-            run.labs = rt.block_on(runner::run_all(labs, &opts, |r| {
+            run.labs = rt.block_on(runner::run_all_on(labs, &opts, relay, |r| {
                 bar.set_message(format!("{} {}", r.verdict.word(), r.name));
                 bar.inc(1);
             }));

@@ -4,9 +4,10 @@
 
 use crate::actors;
 use crate::expect::{self, Checker};
-use crate::lab::Lab;
-use crate::scenario::{LoadedScenario, ScriptSpec, SendSpec, Step};
+use crate::lab::{Lab, RelayBackend};
+use crate::scenario::{LoadedScenario, RelayName, Scenario, ScriptSpec, SendSpec, Step};
 use lab_core::{codec, SmtpClient, TranscriptRecorder};
+use relay_under_test::netns::LabNamespace;
 use reports::model::ActorReport;
 use reports::{LabReport, Observations, Verdict};
 use std::sync::Arc;
@@ -30,17 +31,205 @@ impl Default for RunOptions {
 /// How long one SMTP read may take before the client gives up.
 const SMTP_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Run one lab to its verdict.
+/// Extra time a real MTA gets to come up (render, m4, start), on top of the lab's budget.
+const REAL_START_ALLOWANCE: Duration = Duration::from_secs(60);
+
+/// Run one lab to its verdict, against the builtin relay.
 pub async fn run_lab(loaded: &LoadedScenario, opts: &RunOptions) -> LabReport {
+    run_lab_on(loaded, opts, RelayName::Builtin).await
+}
+
+/// Why `relay` cannot run `s` at all (the scenario's `relays:` list, queue
+/// steps or lab time the harness drives only on the builtin relay, profile
+/// keys the flavour does not render), or `None`.
+pub fn not_applicable(s: &Scenario, relay: RelayName) -> Option<String> {
+    if let Some(list) = &s.relays {
+        if !list.contains(&relay) {
+            let names: Vec<&str> = list.iter().map(|r| r.as_str()).collect();
+            return Some(format!("scenario declares relays: {}", names.join(", ")));
+        }
+    }
+    if !relay.is_real() {
+        return None;
+    }
+    let queue_steps = s.steps.iter().any(|st| st.flush.is_some() || st.queue_run.is_some() || st.mailq.is_some());
+    if queue_steps || s.expect.queue.is_some() {
+        return Some(format!(
+            "uses queue steps or expectations (flush, queue_run, mailq, expect.queue) the harness drives only on the builtin relay, not {relay}"
+        ));
+    }
+    if s.run_until.is_some() || s.steps.iter().any(|st| st.advance.is_some()) {
+        return Some(format!("runs lab time forward (advance, run_until); {relay} runs on the wall clock"));
+    }
+    let keys = unrendered_profile_keys(&s.relay, relay);
+    if !keys.is_empty() {
+        return Some(format!("profile keys {relay} cannot render: {}", keys.join(", ")));
+    }
+    None
+}
+
+/// The profile keys of `profile` set to something other than their default
+/// that `relay`'s rendering does not carry (see the flavour modules' tables).
+fn unrendered_profile_keys(profile: &relay_under_test::RelayProfile, relay: RelayName) -> Vec<String> {
+    // Rendered by every flavour, or cosmetic (the real binary has its own version, clock and log tag).
+    const COMMON: &[&str] = &[
+        "hostname",
+        "local_host_names",
+        "relay_domains",
+        "relay_hosts_only",
+        "max_hop_count",
+        "smtp_timeout",
+        "version",
+        "timezone",
+        "daemon_name",
+        "log_tag",
+    ];
+    // Sendmail renders the relay-policy, routing, address and masquerading keys too.
+    const SENDMAIL: &[&str] = &[
+        "access",
+        "mailertable",
+        "domaintable",
+        "virtusertable",
+        "virtuser_domains",
+        "aliases",
+        "include_files",
+        "smart_host",
+        "mail_hub",
+        "luser_relay",
+        "masquerade_as",
+        "masquerade_envelope",
+        "allmasquerade",
+        "exposed_users",
+        "smtp_login_msg",
+        "privacy_flags",
+        "promiscuous_relay",
+        "relay_entire_domain",
+        "blacklist_recipients",
+        "delay_checks",
+        "accept_unresolvable_domains",
+        "accept_unqualified_senders",
+        "greet_pause",
+    ];
+    let default = relay_under_test::RelayProfile::new(profile.hostname.clone());
+    let (Ok(serde_yaml::Value::Mapping(set)), Ok(serde_yaml::Value::Mapping(def))) =
+        (serde_yaml::to_value(profile), serde_yaml::to_value(&default))
+    else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (k, v) in &set {
+        let Some(key) = k.as_str() else { continue };
+        if def.get(k) == Some(v) || COMMON.contains(&key) {
+            continue;
+        }
+        if relay == RelayName::Sendmail && SENDMAIL.contains(&key) {
+            continue;
+        }
+        out.push(key.to_string());
+    }
+    out
+}
+
+/// Why `relay` cannot run on this machine (no root, MTA not installed), or `None`.
+pub fn prerequisites(relay: RelayName) -> Option<String> {
+    if !relay.is_real() {
+        return None;
+    }
+    if !relay_under_test::netns::is_root() {
+        return Some("netns backend needs root".into());
+    }
+    if !relay_under_test::flavours::installed(relay.as_str()) {
+        return Some(format!("{relay} not installed: run relay-under-test/mta/install.sh"));
+    }
+    None
+}
+
+fn skipped(loaded: &LoadedScenario, relay: RelayName, why: String) -> LabReport {
     let s = &loaded.scenario;
-    let started = Instant::now();
+    let mut report = LabReport::new(s.name.clone(), loaded.path.display().to_string());
+    report.about = s.about.clone();
+    report.tags = s.tags.clone();
+    report.relay = relay.as_str().to_string();
+    report.verdict = Verdict::Skipped;
+    report.error = Some(why);
+    report
+}
+
+/// Run one lab to its verdict against `relay`. A relay that does not apply
+/// ([`not_applicable`], reason prefixed `not applicable: `) or cannot run
+/// here ([`prerequisites`]) gives a `skipped` report with the reason, never a pass.
+/// A real relay's lab runs on a runtime whose threads joined a fresh lab
+/// namespace, so every socket of the lab (DNS, hosts, actors, clients) is
+/// made inside it.
+pub async fn run_lab_on(loaded: &LoadedScenario, opts: &RunOptions, relay: RelayName) -> LabReport {
+    if let Some(why) = not_applicable(&loaded.scenario, relay) {
+        return skipped(loaded, relay, format!("{}{why}", reports::matrix::NOT_APPLICABLE_PREFIX));
+    }
+    if let Some(why) = prerequisites(relay) {
+        return skipped(loaded, relay, why);
+    }
+    if !relay.is_real() {
+        return run_lab_in(loaded, opts, RelayBackend::Builtin).await;
+    }
+    let ns = match LabNamespace::create() {
+        Ok(ns) => ns,
+        Err(e) => {
+            let mut r = skipped(loaded, relay, String::new());
+            r.verdict = Verdict::Error;
+            r.error = Some(format!("could not create the lab namespace: {e}"));
+            return r;
+        }
+    };
+    let (inner_loaded, inner_opts, inner_ns) = (loaded.clone(), opts.clone(), ns.clone());
+    let entered = ns
+        .enter(move || {
+            // Built on a thread inside the namespace: its worker threads are too.
+            let report = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+                Ok(rt) => {
+                    let r = rt.block_on(run_lab_in(&inner_loaded, &inner_opts, RelayBackend::Real(relay, inner_ns)));
+                    rt.shutdown_timeout(Duration::from_secs(2));
+                    Ok(r)
+                }
+                Err(e) => Err(e.to_string()),
+            };
+            std::future::ready(report)
+        })
+        .await;
+    ns.delete();
+    match entered {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => {
+            let mut r = skipped(loaded, relay, String::new());
+            r.verdict = Verdict::Error;
+            r.error = Some(format!("could not start a runtime in the lab namespace: {e}"));
+            r
+        }
+        Err(e) => {
+            let mut r = skipped(loaded, relay, String::new());
+            r.verdict = Verdict::Error;
+            r.error = Some(format!("could not enter the lab namespace: {e}"));
+            r
+        }
+    }
+}
+
+async fn run_lab_in(loaded: &LoadedScenario, opts: &RunOptions, backend: RelayBackend) -> LabReport {
+    let s = &loaded.scenario;
+    let mut started = Instant::now();
     let mut report = LabReport::new(s.name.clone(), loaded.path.display().to_string());
     report.about = s.about.clone();
     report.tags = s.tags.clone();
     let budget = s.budget.map(|b| b.0).unwrap_or(opts.default_budget);
-    let deadline = started + budget;
+    let real = matches!(backend, RelayBackend::Real(..));
+    // A real MTA runs on the wall clock, and gets time to come up besides the lab's budget.
+    let (clock, start_limit) = if real {
+        (lab_core::clock::wall(), budget + REAL_START_ALLOWANCE)
+    } else {
+        (crate::clock_driver::clock_for(s.clock), budget)
+    };
+    let first = Instant::now();
 
-    let lab = match tokio::time::timeout(budget, Lab::start(s, crate::clock_driver::clock_for(s.clock))).await {
+    let lab = match tokio::time::timeout(start_limit, Lab::start_on(s, clock, backend)).await {
         Ok(Ok(lab)) => lab,
         Ok(Err(e)) => {
             report.verdict = Verdict::Error;
@@ -50,11 +239,15 @@ pub async fn run_lab(loaded: &LoadedScenario, opts: &RunOptions) -> LabReport {
         }
         Err(_) => {
             report.verdict = Verdict::Failed;
-            report.error = Some(format!("the lab did not start within its budget of {budget:?}"));
+            report.error = Some(format!("the lab did not start within its budget of {start_limit:?}"));
             report.duration_ms = started.elapsed().as_millis() as u64;
             return report;
         }
     };
+    if real {
+        started = Instant::now();
+    }
+    let deadline = started + budget;
     report.relay = lab.relay.flavour().to_string();
 
     let mut checker = Checker::default();
@@ -118,14 +311,22 @@ pub async fn run_lab(loaded: &LoadedScenario, opts: &RunOptions) -> LabReport {
     report.failures = checker.into_failures();
     report.verdict = if report.failures.is_empty() { Verdict::Passed } else { Verdict::Failed };
     report.observations = observations;
-    report.duration_ms = started.elapsed().as_millis() as u64;
+    report.duration_ms = first.elapsed().as_millis() as u64;
     report
 }
 
-/// Run a set of labs, at most `opts.jobs` at a time; `on_done` hears about each as it finishes.
-pub async fn run_all(
+/// Run a set of labs against the builtin relay, at most `opts.jobs` at a
+/// time; `on_done` hears about each as it finishes.
+pub async fn run_all(labs: Vec<LoadedScenario>, opts: &RunOptions, on_done: impl FnMut(&LabReport)) -> Vec<LabReport> {
+    run_all_on(labs, opts, RelayName::Builtin, on_done).await
+}
+
+/// Run a set of labs against `relay`, at most `opts.jobs` at a time;
+/// `on_done` hears about each as it finishes. Reports come back in the order of `labs`.
+pub async fn run_all_on(
     labs: Vec<LoadedScenario>,
     opts: &RunOptions,
+    relay: RelayName,
     mut on_done: impl FnMut(&LabReport),
 ) -> Vec<LabReport> {
     let sem = Arc::new(tokio::sync::Semaphore::new(opts.jobs.max(1)));
@@ -135,7 +336,7 @@ pub async fn run_all(
         let opts = opts.clone();
         set.spawn(async move {
             let _permit = sem.acquire_owned().await;
-            (idx, run_lab(&lab, &opts).await)
+            (idx, run_lab_on(&lab, &opts, relay).await)
         });
     }
     let mut out = Vec::new();

@@ -13,9 +13,11 @@ use std::time::Duration;
 mod routing;
 pub use routing::RoutingError;
 
+pub mod anti_spam;
 pub mod identity;
 pub mod queue;
 pub mod relay_control;
+pub use anti_spam::{AntiSpamError, DnsblZone, Greylist, HeaderCheck};
 pub use identity::{IdentityError, Privacy, PrivacyFlag};
 pub use queue::QueueError;
 pub use relay_control::DelayChecks;
@@ -158,6 +160,32 @@ pub struct RelayProfile {
     #[serde(default)]
     pub greet_pause: u64,
 
+    // Anti-spam (spec §4.7, §8.3, §9.3, §9.5); checked in profile/anti_spam.rs,
+    // documented in docs/relay-profile.md ("Anti-spam").
+    /// `FEATURE(dnsbl)`: DNS blacklist zones, looked up for each client.
+    #[serde(default)]
+    pub dnsbl: Vec<DnsblZone>,
+    /// milter-greylist style greylisting at RCPT.
+    #[serde(default)]
+    pub greylist: Option<Greylist>,
+    /// `ConnectionRateThrottle`: at most this many new connections accepted
+    /// per second; the rest wait (0: off).
+    #[serde(default)]
+    pub connection_rate_throttle: u32,
+    /// `MaxDaemonChildren`: at most this many sessions at once; the daemon
+    /// stops accepting while at the limit (0: off).
+    #[serde(default)]
+    pub max_daemon_children: u32,
+    /// `MaxRecipientsPerMessage`: `452 4.5.3 Too many recipients` past it (0: off).
+    #[serde(default)]
+    pub max_rcpts_per_message: u32,
+    /// `MaxMessageSize` in bytes: advertised with SIZE, `552 5.2.3` above it (0: off).
+    #[serde(default)]
+    pub max_message_size: u64,
+    /// Header checks: refuse at end of DATA when a header matches a pattern.
+    #[serde(default)]
+    pub header_checks: Vec<HeaderCheck>,
+
     // The queue (spec §7); checked in profile/queue.rs, documented in
     // docs/relay-profile.md and docs/queue.md.
     /// `QUEUE_DIR`: where the queue's `qf`/`df` files live. Default: a fresh
@@ -279,6 +307,9 @@ pub enum ProfileError {
     /// A queue key (`queue_interval`, `queuewarn`, ...) is out of range.
     #[error(transparent)]
     Queue(#[from] QueueError),
+    /// An anti-spam key (`dnsbl`, `greylist`, `header_checks`) is malformed.
+    #[error(transparent)]
+    AntiSpam(#[from] AntiSpamError),
 }
 
 /// One `relay_domains` entry, parsed.
@@ -408,6 +439,13 @@ impl RelayProfile {
             delay_checks: DelayChecks::Off,
             accept_unresolvable_domains: false,
             greet_pause: 0,
+            dnsbl: Vec::new(),
+            greylist: None,
+            connection_rate_throttle: 0,
+            max_daemon_children: 0,
+            max_rcpts_per_message: 0,
+            max_message_size: 0,
+            header_checks: Vec::new(),
             queue_directory: None,
             queue_interval: queue::default_queue_interval(),
             min_queue_age: Duration::ZERO,
@@ -440,6 +478,7 @@ impl RelayProfile {
         self.validate_identity()?;
         self.validate_relay_control()?;
         self.validate_queue()?;
+        self.validate_anti_spam()?;
         Ok(())
     }
 

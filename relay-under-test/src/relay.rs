@@ -119,6 +119,7 @@ impl BuiltinRelay {
         };
         let runner = QueueRunner::start(delivery.clone(), !queue.is_empty());
         let cfg = SessionConfig {
+            anti_spam: crate::smtp::session::AntiSpam::from_profile(&profile),
             policy: (*policy).clone(),
             router,
             profile,

@@ -13,6 +13,7 @@
 //! - [`junit`]: JUnit XML for CI systems (quick-junit).
 //! - [`json`]: the whole model as JSON, for scripts and later tools.
 //! - [`html`]: one self-contained HTML file: sessions as sequence diagrams, headers, logs, DNS.
+//! - [`matrix`]: the conformance matrix of `relaylab matrix` (scenario × relay) as `matrix.md` and `matrix.json`.
 //!
 //! # Example
 //! ```
@@ -28,6 +29,7 @@ pub mod html;
 mod html_queue;
 pub mod json;
 pub mod junit;
+pub mod matrix;
 pub mod model;
 
 pub use model::{

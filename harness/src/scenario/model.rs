@@ -35,6 +35,10 @@ pub struct Scenario {
     pub budget: Option<LabDuration>,
     /// The relay's profile (hostname, relay_domains, ...).
     pub relay: RelayProfile,
+    /// The relays the scenario applies to (default: every relay). On the
+    /// others it is reported "not applicable" (`relaylab matrix`, `run --relay`).
+    #[serde(default)]
+    pub relays: Option<Vec<RelayName>>,
     /// Network settings of the lab.
     #[serde(default)]
     pub network: NetworkSpec,
@@ -84,6 +88,61 @@ impl Default for NetworkSpec {
 
 fn default_relay_ip() -> IpAddr {
     IpAddr::from([192, 0, 2, 25])
+}
+
+/// A relay the harness can put under test (`relaylab run --relay`, `relays:`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RelayName {
+    /// The builtin reference relay (loopback backend, no privileges).
+    #[default]
+    Builtin,
+    /// Postfix, on the netns backend.
+    Postfix,
+    /// Sendmail, on the netns backend.
+    Sendmail,
+    /// Exim, on the netns backend.
+    Exim,
+    /// OpenSMTPD, on the netns backend.
+    Opensmtpd,
+}
+
+impl RelayName {
+    /// Every relay, builtin first.
+    pub const ALL: [RelayName; 5] =
+        [RelayName::Builtin, RelayName::Postfix, RelayName::Sendmail, RelayName::Exim, RelayName::Opensmtpd];
+
+    /// `builtin`, `postfix`, `sendmail`, `exim`, `opensmtpd`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RelayName::Builtin => "builtin",
+            RelayName::Postfix => "postfix",
+            RelayName::Sendmail => "sendmail",
+            RelayName::Exim => "exim",
+            RelayName::Opensmtpd => "opensmtpd",
+        }
+    }
+
+    /// True for the real MTAs (netns backend).
+    pub fn is_real(self) -> bool {
+        self != RelayName::Builtin
+    }
+}
+
+impl std::fmt::Display for RelayName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for RelayName {
+    type Err = String;
+    fn from_str(s: &str) -> Result<RelayName, String> {
+        RelayName::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s.trim())
+            .ok_or_else(|| format!("unknown relay `{s}`: expected one of builtin, postfix, sendmail, exim, opensmtpd"))
+    }
 }
 
 /// A network backend.

@@ -9,10 +9,11 @@
 
 use crate::activity::Activity;
 use crate::deliver::DeliveryContext;
+use crate::policy::anti_spam::{dnsbl_query, dnsbl_verdict, DnsblAnswer};
 use crate::policy::SenderDomain;
 use crate::queue::MailQueue;
 use crate::routing::{DnsError, Resolver};
-use crate::smtp::session::{ClientInfo, Outcome, Session, SessionConfig, MAX_MESSAGE_SIZE};
+use crate::smtp::session::{ClientInfo, Outcome, Session, SessionConfig};
 use lab_core::codec::{self, CodecError};
 use lab_core::{AddressMap, Reply};
 use std::net::SocketAddr;
@@ -98,14 +99,65 @@ async fn stopped(mut rx: watch::Receiver<bool>) {
 }
 
 /// Accept connections until the relay stops.
+///
+/// `max_daemon_children` (spec §8.3): while that many sessions are open the
+/// daemon stops accepting (clients wait in the listen queue, as Sendmail's
+/// daemon does) and logs `rejecting connections on daemon MTA: <n>
+/// children, max <m>` once each time it starts refusing.
+/// `connection_rate_throttle`: at most that many connections are taken per
+/// second; the next one waits for the next second (delayed, not refused).
 pub async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
+    let profile = &shared.cfg.profile;
+    let (max_children, throttle) = (profile.max_daemon_children as usize, profile.connection_rate_throttle);
+    let daemon_pid = std::process::id() % 1_000_000;
+    let mut refusing = false;
+    let mut window = tokio::time::Instant::now();
+    let mut in_window = 0u32;
     loop {
+        if max_children > 0 {
+            let children = shared.connections.in_flight();
+            if children >= max_children {
+                if !refusing {
+                    refusing = true;
+                    shared.cfg.log.log(
+                        daemon_pid,
+                        None,
+                        &format!(
+                            "rejecting connections on daemon {}: {children} children, max {max_children}",
+                            profile.daemon_name
+                        ),
+                    );
+                }
+                tokio::select! {
+                    _ = stopped(shared.shutdown.clone()) => break,
+                    _ = tokio::time::sleep(Duration::from_millis(20)) => continue,
+                }
+            }
+            refusing = false;
+        }
         tokio::select! {
             _ = stopped(shared.shutdown.clone()) => break,
             res = listener.accept() => match res {
                 Ok((stream, peer)) => {
+                    if throttle > 0 {
+                        let now = tokio::time::Instant::now();
+                        if now.duration_since(window) >= Duration::from_secs(1) {
+                            window = now;
+                            in_window = 0;
+                        }
+                        in_window += 1;
+                        if in_window > throttle {
+                            window += Duration::from_secs(1);
+                            in_window = 1;
+                            tokio::select! {
+                                _ = stopped(shared.shutdown.clone()) => break,
+                                _ = tokio::time::sleep_until(window) => {}
+                            }
+                        }
+                    }
+                    let open = shared.connections.busy();
                     let s = shared.clone();
-                    shared.tasks.push(tokio::spawn(async move { serve(stream, peer, s).await }));
+                    shared.tasks.push(tokio::spawn(async move { serve(stream, peer, s, open).await }));
                 }
                 Err(e) => {
                     tracing::warn!("accept failed: {e}");
@@ -177,8 +229,7 @@ fn queue_write_failed(shared: &Shared, pid: u32, qid: &str, e: &std::io::Error) 
 }
 
 /// One connection, start to end.
-async fn serve(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
-    let _open = shared.connections.busy();
+async fn serve(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, _open: crate::activity::BusyGuard) {
     let pid = shared.next_pid.fetch_add(1, Ordering::Relaxed) % 1_000_000;
     let ip = shared.addresses.to_virtual(peer.ip());
     let name = match tokio::time::timeout(PTR_TIMEOUT, shared.resolver.ptr(ip)).await {
@@ -186,6 +237,26 @@ async fn serve(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
         _ => None,
     };
     let mut session = Session::new(shared.cfg.clone(), ClientInfo { ip, name }, pid);
+    // check_relay's DNSBL part (spec §9.3), after the access map.
+    if session.dnsbl_wanted() {
+        let zones = &shared.cfg.profile.dnsbl;
+        let mut answers = Vec::with_capacity(zones.len());
+        for z in zones {
+            let answer = match dnsbl_query(ip, &z.zone) {
+                Some(q) => match tokio::time::timeout(PTR_TIMEOUT, shared.resolver.a(&q)).await {
+                    Ok(Ok(addrs)) if !addrs.is_empty() => DnsblAnswer::Listed,
+                    Ok(Ok(_)) | Ok(Err(DnsError::NotFound | DnsError::NoData)) => DnsblAnswer::NotListed,
+                    _ => DnsblAnswer::TempFail,
+                },
+                None => DnsblAnswer::NotListed,
+            };
+            answers.push(answer);
+            if answer == DnsblAnswer::Listed || (answer == DnsblAnswer::TempFail && z.t) {
+                break;
+            }
+        }
+        session.dnsbl_result(dnsbl_verdict(zones, &answers, ip));
+    }
     let host = shared.cfg.profile.hostname.clone();
     stream.set_nodelay(true).ok();
     // greet_pause (spec §9.2): a client that talks before the greeting is a slammer.
@@ -258,7 +329,7 @@ async fn serve(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
                     session.lost_input(true);
                     break;
                 }
-                match read_or_stop(&shared, codec::read_data(&mut reader, MAX_MESSAGE_SIZE)).await {
+                match read_or_stop(&shared, codec::read_data(&mut reader, session.max_message_size())).await {
                     Read::Got(Ok(d)) => {
                         let (reply, entry) = session.end_of_data(&d.data, d.oversize);
                         match entry {

@@ -20,8 +20,11 @@ use lab_core::{Reply, SharedClock};
 use std::net::IpAddr;
 use std::sync::Arc;
 
+mod anti_spam;
 mod checks;
 mod identity;
+
+pub use anti_spam::AntiSpam;
 
 /// Largest message accepted (`MaxMessageSize` is unset in the course's
 /// configs; this only bounds memory).
@@ -45,6 +48,8 @@ pub struct SessionConfig {
     pub clock: SharedClock,
     /// The relay log.
     pub log: RelayLog,
+    /// The greylist's store and the compiled header checks.
+    pub anti_spam: AntiSpam,
 }
 
 /// Who is connected: lab address and PTR name (looked up at connect).
@@ -262,6 +267,9 @@ impl Session {
         if let Some(k) = unknown_param(&params, MAIL_PARAMS) {
             return r(555, format!("5.5.4 {k} parameter unrecognized"));
         }
+        if let Some(refused) = self.mail_size_check(&params) {
+            return refused;
+        }
         // Sendmail assigns the queue id when the envelope starts (spec §6.5),
         // so a check_mail refusal is logged under it.
         let qid = self.ids.next_id(self.cfg.clock.now());
@@ -277,6 +285,9 @@ impl Session {
     fn rcpt(&mut self, path: String, params: Vec<String>) -> Outcome {
         if self.txn.is_none() {
             return r(503, "5.0.0 Need MAIL before RCPT");
+        }
+        if let Some(refused) = self.too_many_rcpts() {
+            return refused;
         }
         let addr = strip_path(&path).to_string();
         if addr.is_empty() {
@@ -312,6 +323,9 @@ impl Session {
             if let Some(refused) = self.rcpt_delayed(&path, &addr, local) {
                 return refused;
             }
+            if let Some(deferred) = self.greylist_rcpt(&path, &addr) {
+                return deferred;
+            }
         }
         match verdict {
             RcptVerdict::Unqualified => r(553, format!("5.5.4 {path}... Domain name required")),
@@ -345,11 +359,20 @@ impl Session {
         let pid = self.pid();
         let log = |text: &str| self.cfg.log.log(pid, Some(&txn.qid), text);
         if oversize {
-            log(&format!("message size exceeds maximum ({MAX_MESSAGE_SIZE})"));
-            return (
-                Reply::new(552, format!("5.2.3 Message size exceeds fixed maximum message size ({MAX_MESSAGE_SIZE})")),
-                None,
-            );
+            log(&format!("message size exceeds maximum ({})", self.max_message_size()));
+            return (self.oversize_reply(), None);
+        }
+        // header_checks (spec §4.7): refused at end of DATA, logged as a ruleset.
+        if let Some(hit) = self.header_check(raw) {
+            let reply = Reply::new(hit.code, hit.text.clone());
+            log(&format!(
+                "ruleset={}, arg1={}, relay={}, reject={}",
+                hit.ruleset,
+                hit.value,
+                self.client.relay(),
+                reply.first_line()
+            ));
+            return (reply, None);
         }
         // MaxHopCount (spec §5.6): trace headers, plus one per alias level.
         let depth = txn.rcpts.iter().map(|r| self.cfg.router.alias_depth(&r.addr)).max().unwrap_or(0);
@@ -488,8 +511,9 @@ mod tests {
         let cfg = SessionConfig {
             policy: RelayPolicy::from_profile(&p).unwrap(),
             router: Arc::new(Router::from_profile(&p).unwrap()),
-            profile: p,
             zone,
+            anti_spam: AntiSpam::from_profile(&p),
+            profile: p,
             clock,
             log: log.clone(),
         };

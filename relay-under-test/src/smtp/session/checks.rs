@@ -37,6 +37,8 @@ pub(super) struct SessionChecks {
     pub discard: bool,
     /// The sender domain the server looked up for the next MAIL, and what DNS said.
     pub sender_domain: Option<(String, SenderDomain)>,
+    /// A DNSBL refusal waiting for RCPT (`delay_checks`, spec §4.5).
+    pub dnsbl: Option<Refusal>,
     /// The command line being handled, as typed (for VRFY/EXPN/ETRN log lines).
     pub line: String,
 }
@@ -44,7 +46,7 @@ pub(super) struct SessionChecks {
 impl Session {
     /// `ruleset=<rs>, arg1=<arg1>[, arg2=<ip>], relay=<client>, reject=<reply>`
     /// or `..., discard` (`parseaddr.c` `rscheck`).
-    fn log_ruleset(&self, qid: Option<&str>, ruleset: &str, arg1: &str, arg2: bool, outcome: &str) {
+    pub(super) fn log_ruleset(&self, qid: Option<&str>, ruleset: &str, arg1: &str, arg2: bool, outcome: &str) {
         let arg2 = if arg2 { format!(", arg2={}", self.client.ip) } else { String::new() };
         let text = format!("ruleset={ruleset}, arg1={arg1}{arg2}, relay={}, {outcome}", self.client.relay());
         self.cfg.log.log(self.pid(), qid, &text);
@@ -224,6 +226,12 @@ impl Session {
         let mut verdict = policy.check_mail(&sender, self.sender_domain_status(&sender));
         if verdict == Verdict::Accept {
             verdict = policy.check_relay(self.client.name.as_deref(), self.client.ip);
+        }
+        // check_relay's DNSBL part (spec §4.5: DNSBL moves to RCPT too).
+        if verdict == Verdict::Accept {
+            if let Some(dnsbl) = &self.checks.dnsbl {
+                verdict = Verdict::Refuse(dnsbl.clone());
+            }
         }
         match verdict {
             Verdict::Accept => None,

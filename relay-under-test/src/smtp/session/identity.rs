@@ -48,7 +48,9 @@ impl Session {
                 k.push("VERB");
             }
         }
-        k.extend(["8BITMIME", "SIZE"]);
+        k.push("8BITMIME");
+        let size = self.size_keyword();
+        k.push(&size);
         if !privacy.no_receipts {
             k.push("DSN");
         }
