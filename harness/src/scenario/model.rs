@@ -75,7 +75,8 @@ pub struct NetworkSpec {
     /// The relay's lab address (default 192.0.2.25).
     #[serde(default = "default_relay_ip")]
     pub relay_ip: IpAddr,
-    /// Which network backend runs the lab. Only `loopback` exists so far.
+    /// Which network backend runs the lab's builtin relay (`loopback`). Real MTAs
+    /// (`--relay postfix` ...) always run on the `netns` backend.
     #[serde(default)]
     pub backend: Backend,
 }
