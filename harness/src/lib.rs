@@ -33,6 +33,8 @@ pub mod actors;
 pub mod clock_driver;
 pub mod exit_codes;
 pub mod expect;
+pub mod explain;
+pub mod golden;
 pub mod lab;
 pub mod message;
 pub mod queue_checks;

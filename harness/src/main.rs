@@ -47,6 +47,20 @@ enum Command {
         /// Print every lab's observations (transcripts, log), not only failures.
         #[arg(long, short = 'v')]
         verbose: bool,
+        /// Write (or overwrite) the golden files of the golden labs that ran,
+        /// instead of comparing against them. Review what it writes.
+        #[arg(long)]
+        update: bool,
+    },
+    /// Explain a lab in plain words: what it sets up, what it sends, and why
+    /// the expected outcome follows.
+    Explain {
+        /// A scenario file, or a scenario name (`open-relay/relaying-denied`)
+        /// looked up under scenarios/.
+        scenario: String,
+        /// Where to look names up (default: scenarios/).
+        #[arg(long, default_value = "scenarios")]
+        library: PathBuf,
     },
     /// Run scenarios on several relays and write the conformance matrix
     /// (scenario x relay: pass, fail with the first difference, n/a or
@@ -176,7 +190,7 @@ fn real_main(cli: Cli) -> anyhow::Result<i32> {
                 }
             }
             let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-            let opts = RunOptions { default_budget: budget, jobs };
+            let opts = RunOptions { default_budget: budget, jobs, ..Default::default() };
             let mut matrix = reports::matrix::Matrix::new(relays.iter().map(|r| r.to_string()).collect());
             for r in &relays {
                 eprintln!("relaylab: matrix: running {} scenario(s) on {r}", labs.len());
@@ -202,7 +216,17 @@ fn real_main(cli: Cli) -> anyhow::Result<i32> {
             });
             Ok(if builtin_bad { exit_codes::LAB_FAILED } else { exit_codes::OK })
         }
-        Command::Run { relay, paths, filter, tag, report_dir, jobs, budget, verbose } => {
+        Command::Explain { scenario: wanted, library } => match relaylab::explain::resolve(&wanted, &library) {
+            Ok(loaded) => {
+                print!("{}", relaylab::explain::explain(&loaded));
+                Ok(exit_codes::OK)
+            }
+            Err(e) => {
+                eprintln!("relaylab: {e}");
+                Ok(exit_codes::INVALID)
+            }
+        },
+        Command::Run { relay, paths, filter, tag, report_dir, jobs, budget, verbose, update } => {
             let (labs, errors) = load(&paths);
             if !errors.is_empty() {
                 for e in &errors {
@@ -220,7 +244,7 @@ fn real_main(cli: Cli) -> anyhow::Result<i32> {
                 return Ok(exit_codes::NOTHING_RAN);
             }
             let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-            let opts = RunOptions { default_budget: budget, jobs };
+            let opts = RunOptions { default_budget: budget, jobs, update_golden: update };
             let started = Instant::now();
             let mut run = RunReport::new();
             let bar = ProgressBar::new(labs.len() as u64);
@@ -250,6 +274,15 @@ fn real_main(cli: Cli) -> anyhow::Result<i32> {
                 }
             }
             print!("{}", reports::console::summary(&run));
+            if update {
+                let written: Vec<&str> = run.labs.iter().filter_map(|l| l.golden_written.as_deref()).collect();
+                for w in &written {
+                    println!("golden: wrote {w}");
+                }
+                if written.is_empty() {
+                    println!("golden: no lab that ran has `golden:` set; nothing written");
+                }
+            }
             match reports::write_all(&run, &report_dir) {
                 Ok(paths) => {
                     let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();

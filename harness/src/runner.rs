@@ -20,11 +20,13 @@ pub struct RunOptions {
     pub default_budget: Duration,
     /// How many labs run at once.
     pub jobs: usize,
+    /// Write the golden files of golden labs instead of comparing (`run --update`).
+    pub update_golden: bool,
 }
 
 impl Default for RunOptions {
     fn default() -> Self {
-        RunOptions { default_budget: Duration::from_secs(20), jobs: 4 }
+        RunOptions { default_budget: Duration::from_secs(20), jobs: 4, update_golden: false }
     }
 }
 
@@ -309,6 +311,14 @@ async fn run_lab_in(loaded: &LoadedScenario, opts: &RunOptions, backend: RelayBa
     lab.stop().await;
 
     report.failures = checker.into_failures();
+    // Golden output only on the builtin relay: real MTAs word things their own way.
+    if !real {
+        match crate::golden::check(loaded, &observations, opts.update_golden) {
+            crate::golden::Outcome::Failed(f) => report.failures.push(f),
+            crate::golden::Outcome::Written(p) => report.golden_written = Some(p.display().to_string()),
+            crate::golden::Outcome::Off | crate::golden::Outcome::Same => {}
+        }
+    }
     report.verdict = if report.failures.is_empty() { Verdict::Passed } else { Verdict::Failed };
     report.observations = observations;
     report.duration_ms = first.elapsed().as_millis() as u64;

@@ -262,6 +262,9 @@ pub struct LabReport {
     pub error: Option<String>,
     /// What the lab saw.
     pub observations: Observations,
+    /// The golden file `relaylab run --update` wrote for this lab, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub golden_written: Option<String>,
 }
 
 impl LabReport {
@@ -278,6 +281,7 @@ impl LabReport {
             failures: Vec::new(),
             error: None,
             observations: Observations::default(),
+            golden_written: None,
         }
     }
 

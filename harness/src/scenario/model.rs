@@ -26,6 +26,14 @@ pub struct Scenario {
     /// The course module it comes from.
     #[serde(default)]
     pub course: Option<String>,
+    /// A paragraph in plain words (from the course, in our words) that
+    /// `relaylab explain` prints before what it derives from the scenario.
+    #[serde(default)]
+    pub explain: Option<String>,
+    /// Compare munged output against `<scenario>.golden` beside the file:
+    /// `true` (transcripts and relay log) or a list of `transcripts`, `relay_log`.
+    #[serde(default)]
+    pub golden: Option<GoldenSpec>,
     /// Tags; the first is conventionally the family.
     #[serde(default)]
     pub tags: Vec<String>,
@@ -66,6 +74,63 @@ pub struct Scenario {
     /// What must be true once every step ran and the relay settled.
     #[serde(default)]
     pub expect: FinalExpect,
+}
+
+/// What part of a lab's output is compared against its golden file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GoldenPart {
+    /// The SMTP sessions (client to relay, relay to MX hosts, hosts sending on).
+    Transcripts,
+    /// The relay's log lines.
+    RelayLog,
+}
+
+/// `golden: true`, `golden: false` or `golden: [transcripts, relay_log]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GoldenSpec(pub Vec<GoldenPart>);
+
+impl<'de> Deserialize<'de> for GoldenSpec {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Flag(bool),
+            Parts(Vec<String>),
+        }
+        match Raw::deserialize(d) {
+            Ok(Raw::Flag(true)) => Ok(GoldenSpec(vec![GoldenPart::Transcripts, GoldenPart::RelayLog])),
+            Ok(Raw::Flag(false)) => Ok(GoldenSpec(Vec::new())),
+            Ok(Raw::Parts(v)) => {
+                let mut out = Vec::new();
+                for p in v {
+                    let part = match p.as_str() {
+                        "transcripts" => GoldenPart::Transcripts,
+                        "relay_log" => GoldenPart::RelayLog,
+                        other => {
+                            return Err(serde::de::Error::custom(format!(
+                                "golden: unknown part `{other}`: expected transcripts or relay_log"
+                            )))
+                        }
+                    };
+                    if !out.contains(&part) {
+                        out.push(part);
+                    }
+                }
+                Ok(GoldenSpec(out))
+            }
+            Err(_) => Err(serde::de::Error::custom(
+                "golden: expected true, false, or a list of transcripts, relay_log",
+            )),
+        }
+    }
+}
+
+impl Scenario {
+    /// The parts compared against the golden file (empty: golden output is off).
+    pub fn golden_parts(&self) -> &[GoldenPart] {
+        self.golden.as_ref().map(|g| g.0.as_slice()).unwrap_or(&[])
+    }
 }
 
 /// Network settings of a lab.
