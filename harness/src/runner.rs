@@ -588,7 +588,15 @@ fn observe(
         .into_iter()
         .map(|q| reports::DnsQuery { name: q.name, qtype: q.qtype, protocol: q.protocol, rcode: q.rcode })
         .collect();
-    let queue = lab.relay.queue().iter().map(|q| format!("{q:?}")).collect();
+    let queue = lab
+        .relay
+        .queue()
+        .iter()
+        .map(|q| {
+            let error = q.last_error.as_deref().map(|e| format!(" ({e})")).unwrap_or_default();
+            format!("{} {} octets <{}> -> {}{error}", q.qid, q.size, q.sender.trim_matches(['<', '>']), q.recipients.join(", "))
+        })
+        .collect();
     let queue_history = crate::queue_checks::observe(lab);
     Observations {
         sessions,
