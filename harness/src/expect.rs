@@ -139,21 +139,7 @@ pub fn check_final(exp: &FinalExpect, lab: &Lab, obs: &Observations, checker: &m
 
     let mut used = vec![false; delivered.len()];
     for (i, d) in exp.delivered.iter().enumerate() {
-        let mut best: Option<(usize, Vec<Miss>)> = None;
-        for (k, (at, m, p)) in delivered.iter().enumerate() {
-            if used[k] {
-                continue;
-            }
-            let misses = delivered_misses(d, at, m, p);
-            if misses.is_empty() {
-                best = Some((k, misses));
-                break;
-            }
-            if best.as_ref().is_none_or(|(_, b)| misses.len() < b.len()) {
-                best = Some((k, misses));
-            }
-        }
-        match best {
+        match closest_unused(&delivered, &used, |(at, m, p)| delivered_misses(d, at, m, p)) {
             Some((k, misses)) if misses.is_empty() => used[k] = true,
             Some((k, misses)) => {
                 let (at, _, p) = &delivered[k];
@@ -351,6 +337,30 @@ fn delivered_misses(d: &DeliveredExpect, at: &str, m: &lab_core::ReceivedMessage
         }
     }
     out
+}
+
+/// The candidate not yet `used` that `misses` finds the fewest misses with, and
+/// those misses: the first with none, else the first with the fewest; `None`
+/// when every candidate is used.
+pub(crate) fn closest_unused<T, M>(
+    candidates: &[T],
+    used: &[bool],
+    mut misses: impl FnMut(&T) -> Vec<M>,
+) -> Option<(usize, Vec<M>)> {
+    let mut best: Option<(usize, Vec<M>)> = None;
+    for (k, c) in candidates.iter().enumerate() {
+        if used[k] {
+            continue;
+        }
+        let misses = misses(c);
+        if misses.is_empty() {
+            return Some((k, misses));
+        }
+        if best.as_ref().is_none_or(|(_, b)| misses.len() < b.len()) {
+            best = Some((k, misses));
+        }
+    }
+    best
 }
 
 /// The `by` host of a `Received:` value (`from a (b [ip]) by HOST (...)`), or `""`.

@@ -2,7 +2,7 @@
 //! [`relaylab::exit_codes`].
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use relaylab::exit_codes;
 use relaylab::runner::{self, RunOptions};
@@ -27,23 +27,8 @@ enum Command {
         /// sendmail, exim, opensmtpd.
         #[arg(long, default_value = "builtin")]
         relay: RelayName,
-        /// Scenario files or folders (default: scenarios/).
-        paths: Vec<PathBuf>,
-        /// Only scenarios whose name contains this text.
-        #[arg(long, short = 'f')]
-        filter: Option<String>,
-        /// Only scenarios with this tag (repeat for any of several).
-        #[arg(long, short = 't')]
-        tag: Vec<String>,
-        /// Where to write junit.xml and report.json.
-        #[arg(long, default_value = "reports/out")]
-        report_dir: PathBuf,
-        /// How many labs run at once.
-        #[arg(long, short = 'j', default_value_t = 4)]
-        jobs: usize,
-        /// Budget for labs that set none, e.g. 20s.
-        #[arg(long, default_value = "20s", value_parser = humantime::parse_duration)]
-        budget: Duration,
+        #[command(flatten)]
+        labs: LabArgs,
         /// Print every lab's observations (transcripts, log), not only failures.
         #[arg(long, short = 'v')]
         verbose: bool,
@@ -65,27 +50,13 @@ enum Command {
     /// Run scenarios on several relays and write the conformance matrix
     /// (scenario x relay: pass, fail with the first difference, n/a or
     /// skipped with the reason) to the console, matrix.md and matrix.json.
+    #[command(mut_arg("report_dir", |a| a.help("Where to write matrix.md and matrix.json")))]
     Matrix {
         /// The relays, comma-separated (default: all five).
         #[arg(long, value_delimiter = ',', default_value = "builtin,postfix,sendmail,exim,opensmtpd")]
         relay: Vec<RelayName>,
-        /// Scenario files or folders (default: scenarios/).
-        paths: Vec<PathBuf>,
-        /// Only scenarios whose name contains this text.
-        #[arg(long, short = 'f')]
-        filter: Option<String>,
-        /// Only scenarios with this tag (repeat for any of several).
-        #[arg(long, short = 't')]
-        tag: Vec<String>,
-        /// Where to write matrix.md and matrix.json.
-        #[arg(long, default_value = "reports/out")]
-        report_dir: PathBuf,
-        /// How many labs run at once.
-        #[arg(long, short = 'j', default_value_t = 4)]
-        jobs: usize,
-        /// Budget for labs that set none, e.g. 20s.
-        #[arg(long, default_value = "20s", value_parser = humantime::parse_duration)]
-        budget: Duration,
+        #[command(flatten)]
+        labs: LabArgs,
     },
     /// List scenarios with their tags and one-line descriptions.
     List {
@@ -105,6 +76,29 @@ enum Command {
         #[command(subcommand)]
         command: RelayCommand,
     },
+}
+
+/// Which labs to run and how: the arguments `run` and `matrix` share.
+#[derive(Args)]
+struct LabArgs {
+    /// Scenario files or folders (default: scenarios/).
+    paths: Vec<PathBuf>,
+    /// Only scenarios whose name contains this text.
+    #[arg(long, short = 'f')]
+    filter: Option<String>,
+    /// Only scenarios with this tag (repeat for any of several).
+    #[arg(long, short = 't')]
+    tag: Vec<String>,
+    // `matrix` gives this its own help text (matrix.md and matrix.json).
+    /// Where to write junit.xml and report.json.
+    #[arg(long, default_value = "reports/out")]
+    report_dir: PathBuf,
+    /// How many labs run at once.
+    #[arg(long, short = 'j', default_value_t = 4)]
+    jobs: usize,
+    /// Budget for labs that set none, e.g. 20s.
+    #[arg(long, default_value = "20s", value_parser = humantime::parse_duration)]
+    budget: Duration,
 }
 
 #[derive(Subcommand)]
@@ -166,18 +160,10 @@ fn main() {
 
 fn real_main(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
-        Command::Matrix { relay, paths, filter, tag, report_dir, jobs, budget } => {
-            let (labs, errors) = load(&paths);
-            if !errors.is_empty() {
-                for e in &errors {
-                    eprintln!("{e}");
-                }
-                eprintln!(
-                    "relaylab: {} scenario(s) invalid; nothing was run (fix them, or check with `relaylab check`)",
-                    errors.len()
-                );
+        Command::Matrix { relay, labs: LabArgs { paths, filter, tag, report_dir, jobs, budget } } => {
+            let Some(labs) = load_all_valid(&paths) else {
                 return Ok(exit_codes::INVALID);
-            }
+            };
             let labs = select(labs, filter.as_deref(), &tag);
             if labs.is_empty() || relay.is_empty() {
                 eprintln!("relaylab: no scenario or relay selected (check the paths, --filter, --tag and --relay)");
@@ -226,18 +212,10 @@ fn real_main(cli: Cli) -> anyhow::Result<i32> {
                 Ok(exit_codes::INVALID)
             }
         },
-        Command::Run { relay, paths, filter, tag, report_dir, jobs, budget, verbose, update } => {
-            let (labs, errors) = load(&paths);
-            if !errors.is_empty() {
-                for e in &errors {
-                    eprintln!("{e}");
-                }
-                eprintln!(
-                    "relaylab: {} scenario(s) invalid; nothing was run (fix them, or check with `relaylab check`)",
-                    errors.len()
-                );
+        Command::Run { relay, labs: LabArgs { paths, filter, tag, report_dir, jobs, budget }, verbose, update } => {
+            let Some(labs) = load_all_valid(&paths) else {
                 return Ok(exit_codes::INVALID);
-            }
+            };
             let labs = select(labs, filter.as_deref(), &tag);
             if labs.is_empty() {
                 eprintln!("relaylab: no scenario selected (check the paths, --filter and --tag)");
@@ -413,6 +391,23 @@ fn load(paths: &[PathBuf]) -> (Vec<LoadedScenario>, Vec<String>) {
         }
     }
     (labs, errors)
+}
+
+/// The scenarios to run, or `None` (the problems printed) when any is invalid:
+/// `run` and `matrix` run nothing then.
+fn load_all_valid(paths: &[PathBuf]) -> Option<Vec<LoadedScenario>> {
+    let (labs, errors) = load(paths);
+    if !errors.is_empty() {
+        for e in &errors {
+            eprintln!("{e}");
+        }
+        eprintln!(
+            "relaylab: {} scenario(s) invalid; nothing was run (fix them, or check with `relaylab check`)",
+            errors.len()
+        );
+        return None;
+    }
+    Some(labs)
 }
 
 fn select(labs: Vec<LoadedScenario>, filter: Option<&str>, tags: &[String]) -> Vec<LoadedScenario> {

@@ -1,7 +1,7 @@
 //! Queue observations and their expectations: the `queue_run`, `flush` and
 //! `mailq` steps, `expect.queue`, and `expect.delivered[].parts`.
 
-use crate::expect::Checker;
+use crate::expect::{closest_unused, Checker};
 use crate::lab::Lab;
 use crate::message;
 use crate::scenario::{FlushSpec, MessageExpect, PartExpect, QueueExpect, ValueMatcher};
@@ -270,21 +270,7 @@ pub fn check_final(exp: &QueueExpect, obs: Option<&QueueObservations>, lab: &Lab
     }
     let mut used = vec![false; q.messages.len()];
     for (i, want) in exp.messages.iter().enumerate() {
-        let mut best: Option<(usize, Vec<Miss>)> = None;
-        for (k, m) in q.messages.iter().enumerate() {
-            if used[k] {
-                continue;
-            }
-            let misses = message_misses(want, m);
-            if misses.is_empty() {
-                best = Some((k, misses));
-                break;
-            }
-            if best.as_ref().is_none_or(|(_, b)| misses.len() < b.len()) {
-                best = Some((k, misses));
-            }
-        }
-        match best {
+        match closest_unused(&q.messages, &used, |m| message_misses(want, m)) {
             Some((k, misses)) if misses.is_empty() => used[k] = true,
             Some((k, misses)) => {
                 for (field, expected, actual) in misses {

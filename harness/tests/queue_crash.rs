@@ -9,6 +9,9 @@
 //! DATA 40 ms late (`slow-40ms-data@`, a fault named in the address), so the
 //! kill finds deliveries in flight as well as messages just committed.
 
+mod common;
+
+use common::{free_port, spawn_serve};
 use lab_core::{SmtpClient, TranscriptRecorder};
 use mock_dns::{MockDns, Record};
 use mock_hosts::{MxSink, SinkConfig};
@@ -31,10 +34,6 @@ fn ip(n: u8) -> IpAddr {
     IpAddr::from([s[0], s[1], s[2], n])
 }
 
-fn free_port(ip: IpAddr) -> u16 {
-    std::net::TcpListener::bind((ip, 0)).unwrap().local_addr().unwrap().port()
-}
-
 /// The daemon, with its output drained into `log` (a full pipe would stall it).
 struct Daemon {
     child: Child,
@@ -48,20 +47,7 @@ fn start_daemon(
     queue: &Path,
     log: &Arc<Mutex<Vec<String>>>,
 ) -> Daemon {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_relaylab"))
-        .args(["relay", "serve", "--config"])
-        .arg(profile)
-        .args(["--listen", &listen.to_string(), "--dns", &dns.to_string(), "--smtp-port", &port.to_string()])
-        .arg("--queue-dir")
-        .arg(queue)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err = BufReader::new(child.stderr.take().unwrap());
-    let mut first = String::new();
-    err.read_line(&mut first).unwrap();
-    assert!(first.contains("listening on"), "{first}");
+    let (mut child, err, first) = spawn_serve(profile, listen, dns, port, Some(queue), Stdio::piped());
     for pipe in [Box::new(err) as Box<dyn BufRead + Send>, Box::new(BufReader::new(child.stdout.take().unwrap()))] {
         let log = log.clone();
         std::thread::spawn(move || {

@@ -2,10 +2,13 @@
 //! `relaylab relay serve`, and `mailq` reading the queue directory when no
 //! relay runs.
 
+mod common;
+
+use common::{free_port, spawn_serve};
 use lab_core::{SmtpClient, TranscriptRecorder};
 use mock_dns::{MockDns, Record};
 use mock_hosts::{MxSink, SinkConfig};
-use std::io::{BufRead, BufReader};
+use std::io::BufRead;
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -18,10 +21,6 @@ fn subnet() -> [u8; 3] {
 fn ip(n: u8) -> IpAddr {
     let s = subnet();
     IpAddr::from([s[0], s[1], s[2], n])
-}
-
-fn free_port(ip: IpAddr) -> u16 {
-    std::net::TcpListener::bind((ip, 0)).unwrap().local_addr().unwrap().port()
 }
 
 fn relaylab(args: &[&str], queue: &Path) -> (i32, String) {
@@ -66,19 +65,7 @@ async fn mailq_and_flush_by_domain_over_the_running_relay() {
     std::fs::write(&profile, "hostname: relay.example.com\nrelay_domains: [sysiphus.example, lamers.example]\n")
         .unwrap();
     let listen = SocketAddr::new(ip(2), port);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_relaylab"))
-        .args(["relay", "serve", "--config"])
-        .arg(&profile)
-        .args(["--listen", &listen.to_string(), "--dns", &dns.addr().to_string(), "--smtp-port", &port.to_string()])
-        .arg("--queue-dir")
-        .arg(&queue)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut first = String::new();
-    let mut err = BufReader::new(child.stderr.take().unwrap());
-    err.read_line(&mut first).unwrap();
+    let (mut child, err, first) = spawn_serve(&profile, listen, dns.addr(), port, Some(&queue), Stdio::null());
     assert!(first.contains("listening on") && first.contains("relaylab.sock"), "{first}");
     // Keep draining stderr: the daemon writes to it when it stops.
     std::thread::spawn(move || for _ in err.lines() {});

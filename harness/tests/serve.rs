@@ -1,10 +1,12 @@
 //! `relaylab relay serve`: the builtin relay as a daemon, poked over real
 //! sockets like any MTA, with a mock DNS and an MX sink around it.
 
+mod common;
+
+use common::{free_port, spawn_serve};
 use lab_core::{SmtpClient, TranscriptRecorder};
 use mock_dns::{MockDns, Record};
 use mock_hosts::{MxSink, SinkConfig};
-use std::io::{BufRead, BufReader};
 use std::net::{IpAddr, SocketAddr};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -19,16 +21,13 @@ fn ip(n: u8) -> IpAddr {
     IpAddr::from([s[0], s[1], s[2], n])
 }
 
-fn free_port(ip: IpAddr) -> u16 {
-    std::net::TcpListener::bind((ip, 0)).unwrap().local_addr().unwrap().port()
-}
-
 #[tokio::test]
 async fn serve_accepts_mail_for_its_domain_and_refuses_relaying() {
     let port = free_port(ip(2));
-    let sink = MxSink::start(SocketAddr::new(ip(10), port), SinkConfig::accept("mx.example.com"), lab_core::clock::wall())
-        .await
-        .unwrap();
+    let sink =
+        MxSink::start(SocketAddr::new(ip(10), port), SinkConfig::accept("mx.example.com"), lab_core::clock::wall())
+            .await
+            .unwrap();
     let dns = MockDns::start(
         SocketAddr::new(ip(1), 0),
         vec![
@@ -46,19 +45,8 @@ async fn serve_accepts_mail_for_its_domain_and_refuses_relaying() {
     std::fs::write(&profile, "hostname: relay.example.com\nrelay_domains: [example.com]\n").unwrap();
 
     let listen = SocketAddr::new(ip(2), port);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_relaylab"))
-        .args(["relay", "serve", "--config"])
-        .arg(&profile)
-        .args(["--listen", &listen.to_string(), "--dns", &dns.addr().to_string(), "--smtp-port", &port.to_string()])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Wait for the "listening" notice on stderr.
-    let mut err = BufReader::new(child.stderr.take().unwrap());
-    let mut first = String::new();
-    err.read_line(&mut first).unwrap();
-    assert!(first.contains("listening on"), "{first}");
+    // Waits for the "listening" notice on stderr.
+    let (child, _err, _) = spawn_serve(&profile, listen, dns.addr(), port, None, Stdio::piped());
 
     let rec = TranscriptRecorder::new("swaks-like client");
     let mut c = SmtpClient::connect(Some(ip(20)), listen, Duration::from_secs(5), rec.clone()).await.unwrap();

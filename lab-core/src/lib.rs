@@ -17,7 +17,10 @@
 //! - [`client`]: an SMTP client that records its transcript; used by the relay's
 //!   delivery agent and by every mock sender.
 //! - [`envelope`]: envelopes and received messages.
+//! - [`activity`]: busy tracking, a count of work in flight to wait on; the relay
+//!   and the mock hosts each keep one, and the lab settles when all are idle.
 
+pub mod activity;
 pub mod addr;
 pub mod client;
 pub mod clock;
@@ -27,6 +30,7 @@ pub mod envelope;
 pub mod reply;
 pub mod transcript;
 
+pub use activity::{Activity, BusyGuard};
 pub use addr::AddressMap;
 pub use client::SmtpClient;
 pub use clock::{Clock, SharedClock, VirtualClock, WallClock};

@@ -68,7 +68,6 @@
 //! # }
 //! ```
 
-pub mod activity;
 pub mod behaviour;
 pub mod config;
 pub mod forge;
@@ -81,6 +80,9 @@ pub mod server;
 pub mod session;
 pub mod slammer;
 pub mod timing;
+
+/// Busy tracking: the one copy lives in `lab-core`, shared by the relay and the mock hosts.
+pub use lab_core::activity;
 
 pub use behaviour::{Action, Greylist, Phase, RcptPattern, Rule, Schedule, Script, SinkBehaviour};
 pub use config::{SinkConfig, DEFAULT_READ_TIMEOUT, MAX_MESSAGE_SIZE};

@@ -61,7 +61,6 @@
 
 #![warn(missing_docs)]
 
-pub mod activity;
 pub mod addresses;
 pub mod dates;
 pub mod deliver;
@@ -78,6 +77,9 @@ pub mod queue_id;
 pub mod relay;
 pub mod routing;
 pub mod smtp;
+
+/// Busy tracking: the one copy lives in `lab-core`, shared by the relay and the mock hosts.
+pub use lab_core::activity;
 
 pub use error::RelayError;
 pub use network::LabNetwork;

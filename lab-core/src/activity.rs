@@ -1,8 +1,11 @@
-//! Work in flight, so the lab can wait until every actor is quiet.
+//! Busy tracking for `settle`: a shared count of work in flight and a way to
+//! wait for it to reach zero.
 //!
-//! A forwarder is busy from the moment it accepts a message it will pass on
-//! (before its `250` leaves) until its own delivery attempt has its final
-//! reply; the lab settles when the relay and every actor are idle at once.
+//! The builtin relay counts inbound messages between DATA and the final reply
+//! and delivery attempts pending or running; a forwarding mock host is busy from
+//! the moment it accepts a message it will pass on (before its `250` leaves)
+//! until its own delivery attempt has its final reply. The lab settles when the
+//! relay and every actor are idle at once.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -49,5 +52,28 @@ impl Activity {
         let mut rx = self.tx.subscribe();
         let idle = tokio::time::timeout(timeout, rx.wait_for(|n| *n == 0)).await;
         matches!(idle, Ok(Ok(_)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn waits_for_every_guard() {
+        let a = Activity::default();
+        assert!(a.wait_idle(Duration::from_millis(1)).await);
+        let g1 = a.busy();
+        let g2 = a.busy();
+        assert_eq!(a.in_flight(), 2);
+        assert!(!a.wait_idle(Duration::from_millis(20)).await);
+        drop(g1);
+        let t = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            drop(g2);
+        });
+        assert!(a.wait_idle(Duration::from_secs(5)).await);
+        t.await.unwrap();
+        assert_eq!(a.in_flight(), 0);
     }
 }
