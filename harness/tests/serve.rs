@@ -99,3 +99,94 @@ fn serve_refuses_a_bad_profile_with_file_line_column() {
     assert!(text.contains("bad.yaml:2:1: unknown field `relay_domain`"), "{text}");
     assert!(text.contains("the relay was not started"), "{text}");
 }
+
+/// The course's external relay as a daemon, probed from an outside address the
+/// way an open-relay tester does: every trick is refused at RCPT, and mail for
+/// its own domain still goes through.
+#[tokio::test]
+async fn serve_with_the_external_relay_profile_refuses_every_relay_trick() {
+    // Another /24 than the test above, so the two can run at once.
+    let net = |n: u8| {
+        let s = subnet();
+        IpAddr::from([s[0], s[1], s[2].wrapping_add(1), n])
+    };
+    let port = free_port(net(2));
+    let sink = MxSink::start(SocketAddr::new(net(10), port), SinkConfig::accept("internal.sysiphus.com"), lab_core::clock::wall())
+        .await
+        .unwrap();
+    let dns = MockDns::start(
+        SocketAddr::new(net(1), 0),
+        vec![
+            Record::parse("sysiphus.com", "MX", "10 internal.sysiphus.com").unwrap(),
+            Record::parse("internal.sysiphus.com", "A", &net(10).to_string()).unwrap(),
+            Record::parse("example.net", "MX", "10 mail.example.net").unwrap(),
+        ],
+    )
+    .await
+    .unwrap();
+    let dir = std::env::temp_dir().join(format!("relaylab-serve-external-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let profile = dir.join("external.yaml");
+    // The course's external relay (spec §15): our domain, the internal net, hidden
+    // version, privacy flags, an access DB with delay_checks.
+    std::fs::write(
+        &profile,
+        "hostname: external.sysiphus.com\n\
+         relay_domains: [sysiphus.com, 192.168.2]\n\
+         smtp_login_msg: mailer ready\n\
+         privacy_flags: noexpn,novrfy,noverb,noetrn,noreceipts\n\
+         access: |\n  Spam:abuse@sysiphus.com FRIEND\n  From:foo.biz REJECT\n\
+         delay_checks: friend\n",
+    )
+    .unwrap();
+    let listen = SocketAddr::new(net(2), port);
+    let (mut child, _stderr, _) = spawn_serve(&profile, listen, dns.addr(), port, None, Stdio::null());
+
+    let rec = TranscriptRecorder::new("open-relay probe -> relay");
+    let mut c = SmtpClient::connect(Some(net(66)), listen, Duration::from_secs(5), rec.clone()).await.unwrap();
+    assert_eq!(c.read_reply().await.unwrap().first_line(), "220 mailer ESMTP ready");
+    c.command("HELO relay-test.example.net").await.unwrap();
+    assert_eq!(c.command("MAIL FROM:<probe@example.net>").await.unwrap().code, 250);
+    let tricks = [
+        "<victim@elsewhere.example>",
+        "<victim%elsewhere.example@sysiphus.com>",
+        "<victim%elsewhere.example@external.sysiphus.com>",
+        "<elsewhere.example!victim@sysiphus.com>",
+        "<@sysiphus.com:victim@elsewhere.example>",
+        "<\"victim@elsewhere.example\"@sysiphus.com>",
+        "<victim@[203.0.113.99]>",
+        "<victim@ElseWhere.Example>",
+        "<victim@elsewhere.example.>",
+        "<victim@sysiphus.com@elsewhere.example>",
+    ];
+    for t in tricks {
+        let r = c.command(&format!("RCPT TO:{t}")).await.unwrap();
+        assert!(r.is_permanent(), "{t} was not refused: {}\n{}", r.text(), rec.snapshot().render());
+    }
+    // A sender from our own domain is trivially forged: it grants nothing.
+    assert_eq!(c.command("RSET").await.unwrap().code, 250);
+    assert_eq!(c.command("MAIL FROM:<john@sysiphus.com>").await.unwrap().code, 250);
+    let r = c.command("RCPT TO:<victim@elsewhere.example>").await.unwrap();
+    assert_eq!(r.first_line(), "550 5.7.1 <victim@elsewhere.example>... Relaying denied");
+    // Mail for its own domain is accepted and delivered.
+    assert_eq!(c.command("RSET").await.unwrap().code, 250);
+    assert_eq!(c.command("MAIL FROM:<probe@example.net>").await.unwrap().code, 250);
+    assert_eq!(c.command("RCPT TO:<hal@sysiphus.com>").await.unwrap().code, 250);
+    assert_eq!(c.command("DATA").await.unwrap().code, 354);
+    assert_eq!(c.send_message(b"Subject: probe\r\n\r\nours\r\n").await.unwrap().code, 250);
+    c.quit().await;
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while sink.messages().is_empty() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let msgs = sink.messages();
+    assert_eq!(msgs.len(), 1, "{}", rec.snapshot().render());
+    assert_eq!(msgs[0].envelope.rcpt_to, vec!["hal@sysiphus.com".to_string()]);
+
+    let pid = child.id().to_string();
+    assert!(Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    sink.shutdown().await;
+    dns.shutdown().await;
+}

@@ -49,6 +49,9 @@ pub struct Intake<'a> {
     pub client_name: Option<&'a str>,
     /// The client's lab address.
     pub client_ip: IpAddr,
+    /// The PTR name does not resolve back to `client_ip`: ` (may be forged)`
+    /// goes inside the comment (spec §5.2).
+    pub may_be_forged: bool,
     /// `$j`.
     pub hostname: &'a str,
     /// `$v/$Z`.
@@ -79,6 +82,7 @@ pub struct Prepared {
 /// Build this hop's `Received:` header, CRLF-terminated, folded with tabs.
 pub fn received_header(i: &Intake<'_>) -> String {
     let client = match i.client_name {
+        Some(n) if i.may_be_forged => format!("{n} [{}] (may be forged)", i.client_ip),
         Some(n) => format!("{n} [{}]", i.client_ip),
         None => format!("[{}]", i.client_ip),
     };
@@ -241,6 +245,7 @@ mod tests {
             proto,
             client_name: name,
             client_ip: "130.55.1.2".parse().unwrap(),
+            may_be_forged: false,
             hostname: "external.sysiphus.com",
             version: "8.13.4/8.13.4",
             qid: "jBM2Nc9l027230",
@@ -267,6 +272,10 @@ mod tests {
             "Received: from spoof.example.com ([130.55.1.2])\r\n\
              \tby external.sysiphus.com (8.13.4/8.13.4) with ESMTP id jBM2Nc9l027230; Wed, 21 Dec 2005 18:24:20 -0800 (PST)\r\n"
         );
+        let mut forged = intake(&one, &z, Some("real.dom.com"), Proto::Smtp);
+        forged.may_be_forged = true;
+        assert!(received_header(&forged)
+            .starts_with("Received: from spoof.example.com (real.dom.com [130.55.1.2] (may be forged))\r\n"));
     }
 
     #[test]

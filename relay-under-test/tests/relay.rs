@@ -6,7 +6,7 @@ mod support;
 use lab_core::{Reply, SmtpClient};
 use pretty_assertions::assert_eq;
 use relay_under_test::queue_id::decode_queue_id;
-use relay_under_test::RelayUnderTest;
+use relay_under_test::{RelayProfile, RelayUnderTest};
 use std::net::SocketAddr;
 use std::time::Duration;
 use support::*;
@@ -39,16 +39,27 @@ fn pid_of(qid: &str) -> u32 {
 /// A lab where sysiphus.com has MX internal.sysiphus.com (192.0.2.10) and
 /// client 203.0.113.66 has PTR real.dom.com.
 async fn sysiphus_lab() -> (Lab, FakeMx) {
+    sysiphus_lab_with(|_| {}).await
+}
+
+async fn sysiphus_lab_with(f: impl FnOnce(&mut RelayProfile)) -> (Lab, FakeMx) {
     let net = subnet();
     let port = free_port(host_real_ip(net, 10)).await;
     let zone = vec![
         mx("sysiphus.com", 10, "internal.sysiphus.com"),
         a("internal.sysiphus.com", "192.0.2.10"),
         ptr("203.0.113.66", "real.dom.com"),
+        // The PTR name resolves back: no "(may be forged)".
+        a("real.dom.com", "203.0.113.66"),
+        // A PTR name that resolves elsewhere: "(may be forged)".
+        ptr("203.0.113.9", "spoof.dom.com"),
+        a("spoof.dom.com", "192.0.2.99"),
     ];
     let sink =
         FakeMx::start(SocketAddr::new(host_real_ip(net, 10), port), SinkConfig::accept("internal.sysiphus.com")).await;
-    let lab = Lab::start(net, LabSpec::new(external_profile(), zone, port)).await;
+    let mut profile = external_profile();
+    f(&mut profile);
+    let lab = Lab::start(net, LabSpec::new(profile, zone, port)).await;
     (lab, sink)
 }
 
@@ -373,7 +384,8 @@ async fn remote_permanent_refusal_is_logged_per_recipient() {
 
 #[tokio::test]
 async fn sequence_errors_unknown_commands_and_lost_clients() {
-    let (lab, _sink) = sysiphus_lab().await;
+    // MAIL before HELO is refused only under needmailhelo.
+    let (lab, _sink) = sysiphus_lab_with(|p| p.privacy_flags.push("needmailhelo".into())).await;
     let mut c = lab.client(67).await;
     c.read_reply().await.unwrap();
     let mut say = async |line: &str| c.command(line).await.unwrap().first_line();
@@ -476,4 +488,75 @@ async fn stop_is_bounded_and_idempotent() {
     assert_eq!(idle.read_reply().await.unwrap().code, 421);
     assert!(tokio::net::TcpStream::connect(addr).await.is_err());
     assert_eq!(lab.relay.flavour(), "builtin");
+}
+
+#[tokio::test]
+async fn mail_without_helo_gets_an_authentication_warning_under_the_default_flags() {
+    // Sendmail's default PrivacyOptions: authwarnings, no needmailhelo.
+    let (lab, sink) = sysiphus_lab_with(|p| p.privacy_flags = vec!["authwarnings".into()]).await;
+    let mut c = lab.client(66).await;
+    c.read_reply().await.unwrap();
+    let qid = qid_of(&send(&mut c, "<Im@lying.com>", &["<john@sysiphus.com>"], FORGED).await);
+    c.quit().await.unwrap();
+    assert!(lab.relay.settle(Duration::from_secs(10)).await);
+    let got = sink.messages();
+    assert_eq!(got.len(), 1);
+    assert!(
+        got[0].data.starts_with(&format!(
+            "Received: from real.dom.com (real.dom.com [203.0.113.66])\r\n\
+             \tby external.sysiphus.com (8.13.4/8.13.4) with SMTP id {qid}\r\n\
+             \tfor <john@sysiphus.com>; Wed, 4 Jan 2006 22:28:13 -0800 (PST)\r\n\
+             X-Authentication-Warning: external.sysiphus.com: real.dom.com [203.0.113.66] didn't use HELO protocol\r\n\
+             From: Santa@Northpole.com\r\n"
+        )),
+        "{}",
+        got[0].data
+    );
+    lab.relay.stop().await;
+
+    // The external relay's flags replace the default: accepted, no warning (spec §13 D11).
+    let (lab, sink) = sysiphus_lab().await;
+    let mut c = lab.client(66).await;
+    c.read_reply().await.unwrap();
+    send(&mut c, "<Im@lying.com>", &["<john@sysiphus.com>"], FORGED).await;
+    c.quit().await.unwrap();
+    assert!(lab.relay.settle(Duration::from_secs(10)).await);
+    let got = sink.messages();
+    assert_eq!(got.len(), 1);
+    assert!(
+        got[0].data.starts_with("Received: from real.dom.com (real.dom.com [203.0.113.66])\r\n"),
+        "{}",
+        got[0].data
+    );
+    assert!(!got[0].data.contains("X-Authentication-Warning"), "{}", got[0].data);
+    lab.relay.stop().await;
+}
+
+#[tokio::test]
+async fn a_ptr_name_that_does_not_resolve_back_may_be_forged() {
+    let (lab, sink) = sysiphus_lab().await;
+    let mut c = lab.client(9).await;
+    c.read_reply().await.unwrap();
+    let ehlo = c.command("EHLO spoof.example.com").await.unwrap();
+    assert_eq!(
+        ehlo.first_line(),
+        "250 external.sysiphus.com Hello spoof.dom.com [203.0.113.9] (may be forged), pleased to meet you"
+    );
+    qid_of(&send(&mut c, "<Im@lying.com>", &["<john@sysiphus.com>"], FORGED).await);
+    c.quit().await.unwrap();
+    assert!(lab.relay.settle(Duration::from_secs(10)).await);
+    let got = sink.messages();
+    assert_eq!(got.len(), 1);
+    assert!(
+        got[0].data.starts_with("Received: from spoof.example.com (spoof.dom.com [203.0.113.9] (may be forged))\r\n"),
+        "{}",
+        got[0].data
+    );
+    let log = log_of(&lab);
+    assert!(
+        log.iter().any(|l| l.starts_with("QID: from=<Im@lying.com>,")
+            && l.ends_with("relay=spoof.dom.com [203.0.113.9] (may be forged)")),
+        "{log:#?}"
+    );
+    lab.relay.stop().await;
 }

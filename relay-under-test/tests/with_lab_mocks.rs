@@ -25,6 +25,8 @@ async fn relays_to_the_mock_mx_found_in_the_mock_dns() {
             Record::parse("sysiphus.com", "MX", "10 internal.sysiphus.com").unwrap(),
             Record::parse("internal.sysiphus.com", "A", "192.0.2.10").unwrap(),
             Record::parse("66.113.0.203.in-addr.arpa", "PTR", "real.dom.com").unwrap(),
+            // The PTR name resolves back: no "(may be forged)".
+            Record::parse("real.dom.com", "A", "203.0.113.66").unwrap(),
             // The sender's domain must resolve (spec §3.10): an MX is enough.
             Record::parse("lying.com", "MX", "10 mail.lying.com").unwrap(),
         ],

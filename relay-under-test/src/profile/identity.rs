@@ -17,7 +17,9 @@ use std::fmt;
 pub enum PrivacyFlag {
     /// `public`: no restrictions.
     Public,
-    /// `needmailhelo`: MAIL needs HELO first (the builtin relay always does).
+    /// `needmailhelo`: MAIL needs HELO first (else MAIL without HELO is
+    /// accepted and, under `authwarnings`, the message gets
+    /// `X-Authentication-Warning: ... didn't use HELO protocol`).
     NeedMailHelo,
     /// `needexpnhelo`: EXPN needs HELO first.
     NeedExpnHelo,
@@ -99,6 +101,8 @@ pub struct Privacy {
     pub need_vrfy_helo: bool,
     /// `X-Authentication-Warning:` headers are added.
     pub auth_warnings: bool,
+    /// MAIL needs HELO/EHLO first (`503 5.0.0 Polite people say HELO first`).
+    pub need_mail_helo: bool,
 }
 
 impl Privacy {
@@ -115,8 +119,12 @@ impl Privacy {
                 PrivacyFlag::NeedExpnHelo => p.need_expn_helo = true,
                 PrivacyFlag::NeedVrfyHelo => p.need_vrfy_helo = true,
                 PrivacyFlag::AuthWarnings => p.auth_warnings = true,
-                // sendmail.h: PRIV_GOAWAY is every restriction of the SMTP dialogue.
+                PrivacyFlag::NeedMailHelo => p.need_mail_helo = true,
+                // sendmail.h (8.13): PRIV_GOAWAY is 0x0000ffff, every flag of
+                // the SMTP dialogue, needmailhelo and authwarnings included.
                 PrivacyFlag::GoAway => {
+                    p.need_mail_helo = true;
+                    p.auth_warnings = true;
                     p.no_expn = true;
                     p.no_vrfy = true;
                     p.no_verb = true;
@@ -126,7 +134,6 @@ impl Privacy {
                     p.need_vrfy_helo = true;
                 }
                 PrivacyFlag::Public
-                | PrivacyFlag::NeedMailHelo
                 | PrivacyFlag::NoBodyReturn
                 | PrivacyFlag::RestrictMailq
                 | PrivacyFlag::RestrictQrun
@@ -319,7 +326,9 @@ mod tests {
         assert!(pr.no_expn && pr.no_vrfy && pr.no_verb && pr.no_etrn && pr.no_receipts && !pr.auth_warnings);
         p.privacy_flags = vec!["goaway".into()];
         let pr = p.privacy();
-        assert!(pr.no_expn && pr.no_vrfy && pr.need_vrfy_helo && !pr.auth_warnings);
+        assert!(pr.no_expn && pr.no_vrfy && pr.need_vrfy_helo && pr.need_mail_helo && pr.auth_warnings);
+        p.privacy_flags = vec!["needmailhelo".into()];
+        assert_eq!(p.privacy(), Privacy { need_mail_helo: true, ..Privacy::default() });
         p.privacy_flags = vec!["noexpm".into()];
         let e = p.validate().unwrap_err().to_string();
         assert!(e.starts_with("privacy_flags entry \"noexpm\" is not a privacy flag; valid: public"), "{e}");

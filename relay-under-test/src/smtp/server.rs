@@ -217,6 +217,18 @@ async fn sender_domain(resolver: &dyn Resolver, domain: &str) -> SenderDomain {
     }
 }
 
+/// Sendmail's forward check of the PTR name (`getauthinfo`, spec §5.2): the
+/// name's A records must include the client's address. NXDOMAIN, no A
+/// record or other addresses: `(may be forged)`. A temporary failure
+/// (SERVFAIL, timeout) does not mark the client.
+async fn ptr_may_be_forged(resolver: &dyn Resolver, name: &str, ip: std::net::IpAddr) -> bool {
+    match tokio::time::timeout(PTR_TIMEOUT, resolver.a(name)).await {
+        Ok(Ok(addrs)) => !addrs.contains(&ip),
+        Ok(Err(DnsError::NotFound | DnsError::NoData)) => true,
+        _ => false,
+    }
+}
+
 /// The reply when a message could not be committed to the queue directory:
 /// a temporary failure, so the client keeps it (spec §12 row 49).
 fn queue_write_failed(shared: &Shared, pid: u32, qid: &str, e: &std::io::Error) -> Reply {
@@ -236,7 +248,12 @@ async fn serve(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, _open: 
         Ok(Ok(n)) => Some(n),
         _ => None,
     };
-    let mut session = Session::new(shared.cfg.clone(), ClientInfo { ip, name }, pid);
+    let forged = match &name {
+        // The resolver asks A only: IPv6 clients are not checked.
+        Some(n) if ip.is_ipv4() => ptr_may_be_forged(shared.resolver.as_ref(), n, ip).await,
+        _ => false,
+    };
+    let mut session = Session::new(shared.cfg.clone(), ClientInfo { ip, name, forged }, pid);
     // check_relay's DNSBL part (spec §9.3), after the access map.
     if session.dnsbl_wanted() {
         let zones = &shared.cfg.profile.dnsbl;

@@ -59,12 +59,27 @@ pub struct ClientInfo {
     pub ip: IpAddr,
     /// Its PTR name, if it has one.
     pub name: Option<String>,
+    /// The PTR name does not resolve (A) back to `ip`: Sendmail's
+    /// `(may be forged)` (spec §5.2).
+    pub forged: bool,
 }
 
 impl ClientInfo {
-    /// `name [ip]` or `[ip]`, as replies and logs name the client.
+    /// `name [ip]`, `name [ip] (may be forged)` or `[ip]`, as replies, logs
+    /// and `Received:` name the client (Sendmail's `$_`, `CurSmtpClient`).
     pub fn relay(&self) -> String {
-        relay_name(self.name.as_deref(), self.ip)
+        let base = relay_name(self.name.as_deref(), self.ip);
+        if self.forged && self.name.is_some() {
+            format!("{base} (may be forged)")
+        } else {
+            base
+        }
+    }
+
+    /// Sendmail's `peerhostname`: the PTR name, else `[ip]`; stands in for
+    /// the HELO name when the client sent MAIL without one.
+    pub fn peer_host_name(&self) -> String {
+        self.name.clone().unwrap_or_else(|| format!("[{}]", self.ip))
     }
 }
 
@@ -87,6 +102,9 @@ struct Transaction {
     rcpts: Vec<Recipient>,
     /// A check said DISCARD: accept, deliver nothing (spec §4.4).
     discard: bool,
+    /// MAIL came before any HELO/EHLO (allowed without `needmailhelo`):
+    /// `$s` is the client's name and `authwarnings` adds a warning.
+    no_helo: bool,
 }
 
 /// One SMTP session's state.
@@ -257,7 +275,8 @@ impl Session {
     }
 
     fn mail(&mut self, path: String, params: Vec<String>) -> Outcome {
-        if self.helo.is_none() {
+        // srvrsmtp.c: only `needmailhelo` (or `goaway`) insists on HELO.
+        if self.helo.is_none() && self.cfg.profile.privacy().need_mail_helo {
             return r(503, "5.0.0 Polite people say HELO first");
         }
         if self.txn.is_some() {
@@ -278,7 +297,8 @@ impl Session {
             Ok(discard) => discard,
             Err(refused) => return refused,
         };
-        self.txn = Some(Transaction { qid, sender_typed: path.clone(), sender, rcpts: Vec::new(), discard });
+        let no_helo = self.helo.is_none();
+        self.txn = Some(Transaction { qid, sender_typed: path.clone(), sender, rcpts: Vec::new(), discard, no_helo });
         r(250, format!("2.1.0 {path}... Sender ok"))
     }
 
@@ -383,7 +403,17 @@ impl Session {
             log(&format!("SYSERR(root): 554 {text}"));
             return (Reply::new(554, text), None);
         }
-        let (proto, helo) = self.helo.clone().expect("MAIL requires HELO");
+        // Without HELO Sendmail sets `$s` to the client's name (`peerhostname`)
+        // and `$r` to SMTP, and `authwarnings` flags it (spec §5.5).
+        let (proto, helo) = match &self.helo {
+            Some(h) if !txn.no_helo => h.clone(),
+            _ => (Proto::Smtp, self.client.peer_host_name()),
+        };
+        let warnings: Vec<String> = if txn.no_helo && p.privacy().auth_warnings {
+            vec![format!("{} didn't use HELO protocol", self.client.relay())]
+        } else {
+            Vec::new()
+        };
         let now = self.cfg.clock.now();
         let typed: Vec<String> = txn.rcpts.iter().map(|r| r.typed.clone()).collect();
         let intake = Intake {
@@ -391,13 +421,14 @@ impl Session {
             proto,
             client_name: self.client.name.as_deref(),
             client_ip: self.client.ip,
+            may_be_forged: self.client.forged,
             hostname: &p.hostname,
             version: &p.version,
             qid: &txn.qid,
             rcpts_typed: &typed,
             now,
             zone: &self.cfg.zone,
-            auth_warnings: &[],
+            auth_warnings: &warnings,
         };
         let prepared = intake::prepare(&intake, raw);
         let size = intake::logged_size(raw);
@@ -517,7 +548,7 @@ mod tests {
             clock,
             log: log.clone(),
         };
-        let client = ClientInfo { ip: ip.parse().unwrap(), name: name.map(str::to_string) };
+        let client = ClientInfo { ip: ip.parse().unwrap(), name: name.map(str::to_string), forged: false };
         (Session::new(Arc::new(cfg), client, 3739), log)
     }
 
@@ -718,7 +749,9 @@ mod tests {
 
     #[test]
     fn sequence_errors() {
-        let (mut s, _) = session(None, "203.0.113.66");
+        let (mut s, _) = session_with(None, "203.0.113.66", |p| {
+            p.privacy_flags = vec!["needmailhelo,noexpn,novrfy,noverb,noetrn,noreceipts".into()]
+        });
         assert_eq!(text(s.handle_line("MAIL FROM:<a@b.com>")), "503 5.0.0 Polite people say HELO first");
         assert_eq!(text(s.handle_line("RCPT TO:<john@sysiphus.com>")), "503 5.0.0 Need MAIL before RCPT");
         assert_eq!(text(s.handle_line("DATA")), "503 5.0.0 Need MAIL command");
@@ -743,6 +776,45 @@ mod tests {
         assert!(
             matches!(s.handle_line("QUIT"), Outcome::Close(r) if r.first_line() == "221 2.0.0 external.sysiphus.com closing connection")
         );
+    }
+
+    #[test]
+    fn mail_without_helo_is_accepted_and_warned_about() {
+        // Sendmail's default flags (authwarnings, no needmailhelo).
+        let (mut s, _) = session_with(Some("real.dom.com"), "130.55.1.2", |p| {
+            p.privacy_flags = crate::profile::identity::default_privacy_flags()
+        });
+        assert_eq!(text(s.handle_line("MAIL FROM:<a@b.com>")), "250 2.1.0 <a@b.com>... Sender ok");
+        assert_eq!(text(s.handle_line("RCPT TO:<john@sysiphus.com>")), "250 2.1.5 <john@sysiphus.com>... Recipient ok");
+        s.handle_line("DATA");
+        let (reply, entry) = s.end_of_data(b"Subject: x\r\n\r\nbody\r\n", false);
+        assert_eq!(reply.code, 250);
+        let data = String::from_utf8(entry.unwrap().data.to_vec()).unwrap();
+        assert!(data.starts_with("Received: from real.dom.com (real.dom.com [130.55.1.2])\r\n\tby external.sysiphus.com (8.13.4/8.13.4) with SMTP id "), "{data}");
+        assert!(
+            data.contains("\r\nX-Authentication-Warning: external.sysiphus.com: real.dom.com [130.55.1.2] didn't use HELO protocol\r\nSubject: x\r\n"),
+            "{data}"
+        );
+        // The external relay's flags replace the default: no warning (§13 D11).
+        let (mut s, _) = session(None, "203.0.113.66");
+        s.handle_line("MAIL FROM:<a@b.com>");
+        s.handle_line("RCPT TO:<john@sysiphus.com>");
+        s.handle_line("DATA");
+        let data =
+            String::from_utf8(s.end_of_data(b"Subject: x\r\n\r\nbody\r\n", false).1.unwrap().data.to_vec()).unwrap();
+        assert!(data.starts_with("Received: from [203.0.113.66] ([203.0.113.66])\r\n"), "{data}");
+        assert!(!data.contains("X-Authentication-Warning"), "{data}");
+        // goaway implies needmailhelo.
+        let (mut s, _) = session_with(None, "203.0.113.66", |p| p.privacy_flags = vec!["goaway".into()]);
+        assert_eq!(text(s.handle_line("MAIL FROM:<a@b.com>")), "503 5.0.0 Polite people say HELO first");
+    }
+
+    #[test]
+    fn may_be_forged_names_the_client() {
+        let c = ClientInfo { ip: "198.51.100.130".parse().unwrap(), name: Some("real.dom.com".into()), forged: true };
+        assert_eq!(c.relay(), "real.dom.com [198.51.100.130] (may be forged)");
+        let c = ClientInfo { name: None, ..c };
+        assert_eq!(c.relay(), "[198.51.100.130]");
     }
 
     #[test]

@@ -276,7 +276,7 @@ pub fn host_real_ip(net: [u8; 3], octet: u8) -> IpAddr {
 
 impl Lab {
     pub async fn start(net: [u8; 3], spec: LabSpec) -> Lab {
-        let dns = FakeDns::start(ip(net, 53), spec.zone).await;
+        let dns = FakeDns::start(ip(net, 53), honest_ptrs(spec.zone)).await;
         let mut addresses = AddressMap::identity();
         for c in &spec.clients {
             addresses.insert(client_lab_ip(*c), client_real_ip(net, *c));
@@ -370,4 +370,26 @@ pub fn external_profile() -> RelayProfile {
     // These labs' senders are invented; tests/relay_control.rs checks sender domains.
     p.accept_unresolvable_domains = true;
     p
+}
+
+/// Each PTR name without an A record of its own gets one pointing back at
+/// its address, so test clients are not "(may be forged)" (spec §5.2)
+/// unless a test publishes an A record elsewhere for the name.
+fn honest_ptrs(mut zone: Vec<Rec>) -> Vec<Rec> {
+    let has_a = |zone: &[Rec], owner: &str| {
+        zone.iter().any(|r| matches!(r, Rec::Data(o, RData::A(_)) if o.eq_ignore_ascii_case(owner)))
+    };
+    let mut extra = Vec::new();
+    for r in &zone {
+        if let Rec::Data(owner, RData::PTR(target)) = r {
+            let target = target.0.to_string().trim_end_matches('.').to_lowercase();
+            let rev: Vec<&str> = owner.trim_end_matches(".in-addr.arpa").split('.').collect();
+            if rev.len() == 4 && !has_a(&zone, &target) {
+                let addr = format!("{}.{}.{}.{}", rev[3], rev[2], rev[1], rev[0]);
+                extra.push(a(&target, &addr));
+            }
+        }
+    }
+    zone.append(&mut extra);
+    zone
 }
