@@ -27,66 +27,16 @@
 
 use lab_core::clock;
 use mock_dns::{MockDns, Record};
+use mock_hosts::postfix_tools::{env_usize, find, rate, smtp_source, start_smtp_sink};
 use mock_hosts::slammer::Slam;
 use mock_hosts::LabTime;
 use relay_under_test::{BuiltinRelay, LabNetwork, RelayProfile, RelayUnderTest};
 use std::net::{IpAddr, SocketAddr};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::time::{Duration, Instant};
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
-fn find(tool: &str) -> Option<PathBuf> {
-    let path = std::env::var("PATH").unwrap_or_default();
-    let found = path
-        .split(':')
-        .map(Path::new)
-        .chain([Path::new("/usr/sbin"), Path::new("/usr/local/sbin")])
-        .map(|d| d.join(tool))
-        .find(|p| p.is_file());
-    found
-}
 
 fn free_port(ip: &str) -> u16 {
     std::net::TcpListener::bind((ip, 0)).unwrap().local_addr().unwrap().port()
-}
-
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("Uid:")).map(|l| l.split_whitespace().nth(2) == Some("0")))
-        .unwrap_or(false)
-}
-
-fn start_smtp_sink(tool: &Path, port: u16) -> Child {
-    let mut cmd = Command::new(tool);
-    if is_root() {
-        // smtp-sink refuses to run as root without a user to drop to.
-        cmd.args(["-u", "nobody"]);
-    }
-    let child =
-        cmd.arg(format!("127.0.0.1:{port}")).arg("1024").stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "smtp-sink did not listen on port {port}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child
-}
-
-fn smtp_source(tool: &Path, target: SocketAddr, sessions: usize, messages: usize, size: usize) -> Duration {
-    let started = Instant::now();
-    let out = Command::new(tool)
-        .args(["-s", &sessions.to_string(), "-m", &messages.to_string(), "-l", &size.to_string()])
-        .args(["-f", "bench@source.example", "-t", "sink@sink.example"])
-        .arg(target.to_string())
-        .output()
-        .expect("smtp-source runs");
-    assert!(out.status.success(), "smtp-source failed: {}", String::from_utf8_lossy(&out.stderr));
-    started.elapsed()
 }
 
 async fn slam(
@@ -146,10 +96,6 @@ async fn relay(dir: &Path, mx_port: u16, up: bool) -> (BuiltinRelay, MockDns) {
         clock: clock::wall(),
     };
     (BuiltinRelay::start(profile, net).await.unwrap(), dns)
-}
-
-fn rate(n: usize, d: Duration) -> f64 {
-    n as f64 / d.as_secs_f64()
 }
 
 const DEEP_LAB: &str = r#"

@@ -30,74 +30,15 @@
 //! sink only, for profiling) adjust it.
 
 use lab_core::clock;
+use mock_hosts::postfix_tools::{env_usize, find, rate, smtp_source, start_smtp_sink};
 use mock_hosts::slammer::Slam;
 use mock_hosts::{LabTime, MxSink, SinkConfig};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
-fn find(tool: &str) -> Option<PathBuf> {
-    let path = std::env::var("PATH").unwrap_or_default();
-    let found = path
-        .split(':')
-        .map(Path::new)
-        .chain([Path::new("/usr/sbin"), Path::new("/usr/local/sbin")])
-        .map(|d| d.join(tool))
-        .find(|p| p.is_file());
-    found
-}
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn is_root() -> bool {
-    // The effective uid, without a libc dependency.
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("Uid:")).map(|l| l.split_whitespace().nth(2) == Some("0")))
-        .unwrap_or(false)
-}
-
-/// `smtp-sink` on `port`, started and listening.
-fn start_smtp_sink(tool: &Path, port: u16) -> Child {
-    let mut cmd = Command::new(tool);
-    if is_root() {
-        // smtp-sink refuses to run as root without a user to drop to.
-        cmd.args(["-u", "nobody"]);
-    }
-    let child = cmd
-        .arg(format!("127.0.0.1:{port}"))
-        .arg("1024")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("smtp-sink starts");
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "smtp-sink did not listen on port {port}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child
-}
-
-/// Time `smtp-source` sending `messages` over `sessions` parallel sessions.
-fn run_smtp_source(tool: &Path, port: u16, sessions: usize, messages: usize, payload: usize) -> Duration {
-    let started = Instant::now();
-    let out = Command::new(tool)
-        .args(["-s", &sessions.to_string(), "-m", &messages.to_string(), "-l", &payload.to_string()])
-        .args(["-f", "bench@source.example", "-t", "sink@sink.example"])
-        .arg(format!("127.0.0.1:{port}"))
-        .output()
-        .expect("smtp-source runs");
-    let took = started.elapsed();
-    assert!(out.status.success(), "smtp-source failed: {}", String::from_utf8_lossy(&out.stderr));
-    took
 }
 
 /// The slammer with the same load as `smtp-source -s sessions -m messages -l payload`.
@@ -134,10 +75,6 @@ async fn relaylab_sink() -> MxSink {
     MxSink::start(addr, SinkConfig::accept("sink.example"), clock::wall()).await.expect("sink starts")
 }
 
-fn rate(n: usize, d: Duration) -> f64 {
-    n as f64 / d.as_secs_f64()
-}
-
 /// The four runs of one round; `None` where the Postfix tools are missing.
 struct Round {
     postfix: Option<f64>,
@@ -171,9 +108,11 @@ fn round(
             let ours = rt.block_on(relaylab_sink());
             let (source, port) = (source.clone(), ours.addr().port());
             let t = rt.block_on(async move {
-                tokio::task::spawn_blocking(move || run_smtp_source(&source, port, sessions, messages, payload))
-                    .await
-                    .unwrap()
+                tokio::task::spawn_blocking(move || {
+                    smtp_source(&source, SocketAddr::from(([127, 0, 0, 1], port)), sessions, messages, payload)
+                })
+                .await
+                .unwrap()
             });
             r.smtp_source_into_sink = Some(rate(messages, t));
             rt.block_on(ours.shutdown());
@@ -185,7 +124,7 @@ fn round(
         let port = free_port();
         let mut sink = start_smtp_sink(sink_tool, port);
         let (_, children0) = proc_cpu("self");
-        let t = run_smtp_source(source, port, sessions, messages, payload);
+        let t = smtp_source(source, SocketAddr::from(([127, 0, 0, 1], port)), sessions, messages, payload);
         let (_, children1) = proc_cpu("self");
         r.postfix = Some(rate(messages, t));
         r.cpu[0] = per_msg(children1 - children0);
@@ -209,9 +148,11 @@ fn round(
         let (source, port) = (source.clone(), ours.addr().port());
         let (mine0, _) = proc_cpu("self");
         let t = rt.block_on(async move {
-            tokio::task::spawn_blocking(move || run_smtp_source(&source, port, sessions, messages, payload))
-                .await
-                .unwrap()
+            tokio::task::spawn_blocking(move || {
+                smtp_source(&source, SocketAddr::from(([127, 0, 0, 1], port)), sessions, messages, payload)
+            })
+            .await
+            .unwrap()
         });
         r.cpu[3] = per_msg(proc_cpu("self").0 - mine0);
         assert_eq!(ours.message_count(), messages, "the sink recorded every message");

@@ -33,6 +33,7 @@
 //! - [`message`]: small header edits on RFC 5322 messages.
 //! - [`timing`]: every wait the actors make (lab time), in one place.
 //! - [`activity`]: work in flight, so the lab can wait for quiet.
+//! - [`postfix_tools`]: Postfix's smtp-source and smtp-sink, the benchmarks' anchors.
 //!
 //! # Example
 //! ```no_run
@@ -74,6 +75,7 @@ pub mod forge;
 pub mod message;
 pub mod mta;
 pub mod outbound;
+pub mod postfix_tools;
 pub mod relay_back;
 pub mod sender;
 pub mod server;
