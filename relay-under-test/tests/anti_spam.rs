@@ -17,17 +17,6 @@ fn zone(name: &str, message: Option<&str>, t: bool) -> DnsblZone {
     DnsblZone { zone: name.into(), message: message.map(str::to_string), t }
 }
 
-async fn wait_for_log(lab: &Lab, needle: &str) -> Vec<String> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    loop {
-        let log = log_of(lab);
-        if log.iter().any(|l| l.contains(needle)) || tokio::time::Instant::now() > deadline {
-            return log;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
 #[tokio::test]
 async fn dnsbl_listed_client_gets_a_null_session() {
     let lab = external_lab_with(

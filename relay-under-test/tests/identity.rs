@@ -6,20 +6,7 @@ mod support;
 
 use pretty_assertions::assert_eq;
 use relay_under_test::{RelayProfile, RelayUnderTest};
-use std::time::Duration;
 use support::*;
-
-/// Wait until a log line contains `needle`.
-async fn wait_for_log(lab: &Lab, needle: &str) -> Vec<String> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    loop {
-        let log = log_of(lab);
-        if log.iter().any(|l| l.contains(needle)) || tokio::time::Instant::now() > deadline {
-            return log;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
 
 #[tokio::test]
 async fn login_message_greets_mailer_esmtp_ready() {

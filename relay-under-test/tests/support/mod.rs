@@ -347,6 +347,18 @@ pub async fn talk(c: &mut SmtpClient, lines: &[&str]) -> Vec<String> {
     out
 }
 
+/// Wait (at most 5 s) until a log line contains `needle`; the log as it then is.
+pub async fn wait_for_log(lab: &Lab, needle: &str) -> Vec<String> {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let log = log_of(lab);
+        if log.iter().any(|l| l.contains(needle)) || tokio::time::Instant::now() > deadline {
+            return log;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
 /// The relay's log lines without the syslog prefix, queue ids as `QID`.
 pub fn log_of(lab: &Lab) -> Vec<String> {
     use relay_under_test::RelayUnderTest;
