@@ -29,6 +29,14 @@ const DEFAULT_MAX_SENT: usize = 50;
 /// How many slam transcripts a lab report keeps (the slammer keeps all).
 const REPORT_TRANSCRIPTS: usize = 20;
 
+/// Lab time past an `mta` step's give-up within which its driver may jump
+/// (the first attempt starts a moment after the step).
+const DRIVE_SLACK: chrono::Duration = chrono::Duration::minutes(1);
+
+/// Wall time after which an `mta` step's driver stops jumping; the runner's
+/// step timeout (the lab's budget) is always shorter.
+const DRIVE_BOUND: Duration = Duration::from_secs(3600);
+
 /// The postgrey default greylist delay.
 const DEFAULT_GREYLIST_DELAY: Duration = Duration::from_secs(300);
 
@@ -303,8 +311,30 @@ pub async fn run_mta(
         time: lab.time.clone(),
     };
     let started = std::time::Instant::now();
-    let rec = sender.run().await;
+    // On the virtual clock lab time jumps to each retry (and to whatever else
+    // is due before it) once the sender is asleep and the lab quiet, so an
+    // RFC 5321 schedule of hours and days passes in milliseconds. Every
+    // retry timer lies within `give_up_after` of the first attempt; the
+    // runner's step timeout (the lab's budget) bounds the whole step.
+    let give_up = chrono::Duration::from_std(sender.policy.give_up_after).unwrap_or(chrono::Duration::MAX);
+    let limit = lab
+        .time
+        .now()
+        .checked_add_signed(give_up)
+        .and_then(|t| t.checked_add_signed(DRIVE_SLACK))
+        .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC);
+    let activity = lab_core::Activity::default();
+    let (rec, stopped) =
+        crate::clock_driver::drive(lab, &activity, sender.run_tracked(&activity), limit, started + DRIVE_BOUND).await;
     let name = format!("steps[{i}]: mta from {}", spec.from);
+    if let Some(why) = stopped {
+        checker.fail(
+            format!("{name}: lab time"),
+            "lab time to jump to each retry".into(),
+            why,
+            Some(lab.relay.log_lines().join("\n")),
+        );
+    }
     let transcripts: Vec<Transcript> = rec.attempts.iter().map(|a| a.transcript.clone()).collect();
     if let Some(exp) = exp {
         check_mta(exp, &rec, &name, &transcripts, checker);

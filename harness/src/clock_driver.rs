@@ -7,13 +7,15 @@
 //! ([`VirtualClock::waking`]), the clock jumps to the next timer anyone is
 //! waiting for (a queue run, a DSN deadline, a host's outage ending), no
 //! further than the target. Then the lab settles again, and so on. The
-//! `advance` and `wait` steps and a scenario's `run_until` go through here.
-//! On the wall clock they simply sleep.
+//! `advance` and `wait` steps and a scenario's `run_until` go through here,
+//! and so does an actor that keeps its own schedule on the lab clock (an
+//! `mta` step's retries: [`drive`]). On the wall clock they simply sleep.
 
 use crate::lab::Lab;
 use crate::scenario::ClockKind;
 use chrono::{DateTime, Utc};
-use lab_core::{SharedClock, VirtualClock};
+use lab_core::{Activity, SharedClock, VirtualClock};
+use std::future::Future;
 use std::time::{Duration, Instant};
 
 /// Wait until nothing the lab can see is running, nor about to run.
@@ -73,6 +75,62 @@ pub async fn advance_to(lab: &Lab, target: DateTime<Utc>, deadline: Instant) -> 
 pub async fn advance(lab: &Lab, d: Duration, deadline: Instant) -> Result<usize, String> {
     let target = lab.time.now() + chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX);
     advance_to(lab, target, deadline).await
+}
+
+/// Run `work` to its end while lab time jumps over its idle stretches.
+///
+/// `work` is an actor that waits only on the lab clock and counts itself
+/// busy on `activity` whenever it is not asleep there (taking the count
+/// before it lets go of a timer's `Wake`: a retrying sender between
+/// attempts). On the virtual clock, whenever the actor is asleep and the
+/// lab is quiet (as for `advance`), the clock jumps to the next timer: the
+/// actor's own wake-up, or anything due before it (a queue run, a host
+/// coming back up), never past `limit`. On the wall clock `work` just runs.
+///
+/// The second value says why the jumping stopped early, if it did (`work`
+/// then ran on at wall speed, within the caller's budget).
+pub async fn drive<F: Future>(
+    lab: &Lab,
+    activity: &Activity,
+    work: F,
+    limit: DateTime<Utc>,
+    deadline: Instant,
+) -> (F::Output, Option<String>) {
+    let Some(clock) = lab.time.clock().as_virtual() else {
+        return (work.await, None);
+    };
+    let driver = async {
+        loop {
+            if !activity.wait_idle(deadline.saturating_duration_since(Instant::now())).await {
+                return "the actor was still busy when the budget ran out".to_string();
+            }
+            if let Err(e) = quiet(lab, clock, deadline).await {
+                return e;
+            }
+            // It may have woken (by the flow of time) while the lab settled.
+            if activity.in_flight() > 0 {
+                continue;
+            }
+            if clock.advance_to_next(limit).is_some() {
+                // Let what woke (the actor, a queue runner) get going.
+                for _ in 0..4 {
+                    tokio::task::yield_now().await;
+                }
+            } else {
+                // Asleep on nothing we may jump to: let time flow.
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        }
+    };
+    tokio::pin!(work);
+    // One task polls both, the actor first: between two looks of the driver
+    // the actor either is asleep on a registered timer or counts as busy.
+    let why = tokio::select! {
+        biased;
+        out = &mut work => return (out, None),
+        why = driver => why,
+    };
+    (work.await, Some(why))
 }
 
 /// The clock a lab of this kind runs on: a flowing virtual clock starting

@@ -26,8 +26,10 @@ pub fn resolve(wanted: &str, library: &Path) -> Result<LoadedScenario, String> {
         }
     }
     let key = wanted.rsplit('/').next().unwrap_or(wanted);
-    let close: Vec<&String> = names.iter().filter(|n| n.contains(key) || key.contains(n.rsplit('/').next().unwrap_or(""))).take(5).collect();
-    let mut msg = format!("no scenario file or scenario name `{wanted}` (looked for names under {})", library.display());
+    let close: Vec<&String> =
+        names.iter().filter(|n| n.contains(key) || key.contains(n.rsplit('/').next().unwrap_or(""))).take(5).collect();
+    let mut msg =
+        format!("no scenario file or scenario name `{wanted}` (looked for names under {})", library.display());
     if !close.is_empty() {
         let c: Vec<&str> = close.iter().map(|s| s.as_str()).collect();
         let _ = write!(msg, "; did you mean: {}?", c.join(", "));
@@ -148,7 +150,8 @@ fn relay_reason(s: &Scenario, ip: Option<&str>, rcpt: &str) -> (bool, String) {
         }
     }
     if let Some(listed) = p.relay_domains.iter().find(|d| !is_ip_prefix(d) && domain_in(&dom, d)) {
-        let how = if dom == listed.to_ascii_lowercase() { String::new() } else { format!(" (as a subdomain of {listed})") };
+        let how =
+            if dom == listed.to_ascii_lowercase() { String::new() } else { format!(" (as a subdomain of {listed})") };
         return (true, format!("{dom} is in relay_domains{how}: the relay accepts mail for it from anyone"));
     }
     if p.promiscuous_relay {
@@ -167,7 +170,9 @@ fn relay_reason(s: &Scenario, ip: Option<&str>, rcpt: &str) -> (bool, String) {
         }
     }
     let nets: Vec<&str> = p.relay_domains.iter().filter(|d| is_ip_prefix(d)).map(|s| s.as_str()).collect();
-    let who = ip.map(|i| format!("{i} is not in an allowed network")).unwrap_or_else(|| "the client is not in an allowed network".into());
+    let who = ip
+        .map(|i| format!("{i} is not in an allowed network"))
+        .unwrap_or_else(|| "the client is not in an allowed network".into());
     let nets = if nets.is_empty() { " (there is none)".to_string() } else { format!(" ({})", nets.join(", ")) };
     (false, format!("Relaying denied: {dom} is not in relay_domains and {who}{nets}"))
 }
@@ -205,9 +210,9 @@ fn reply_why(s: &Scenario, phase: &str, m: &ReplyMatcher, ip: Option<&str>, arg:
             "{} has neither an MX nor an A record in the lab DNS, and the relay refuses senders it could not answer",
             domain_of(arg)
         )),
-        "helo" if txt.contains("Hello") => Some(
-            "the relay names the client by its reverse DNS and address, whatever name it gives in HELO".into(),
-        ),
+        "helo" if txt.contains("Hello") => {
+            Some("the relay names the client by its reverse DNS and address, whatever name it gives in HELO".into())
+        }
         "greeting" if code == "554" && s.relay.greet_pause > 0 => Some(format!(
             "greet_pause is {} ms and the client spoke before the greeting: it gets a null session",
             s.relay.greet_pause
@@ -296,13 +301,22 @@ pub fn explain(loaded: &LoadedScenario) -> String {
     };
     let _ = writeln!(o, "  The relay {} (lab address {}) is {role}.", p.hostname, s.network.relay_ip);
     if !domains.is_empty() {
-        let _ = writeln!(o, "  relay_domains: {}: it accepts mail for these domains and their subdomains, from anyone.", domains.join(", "));
+        let _ = writeln!(
+            o,
+            "  relay_domains: {}: it accepts mail for these domains and their subdomains, from anyone.",
+            domains.join(", ")
+        );
     }
     if !nets.is_empty() {
-        let _ = writeln!(o, "  allowed networks (IP prefixes in relay_domains): {}: clients there may relay anywhere.", nets.join(", "));
+        let _ = writeln!(
+            o,
+            "  allowed networks (IP prefixes in relay_domains): {}: clients there may relay anywhere.",
+            nets.join(", ")
+        );
     }
     if !p.local_host_names.is_empty() {
-        let _ = writeln!(o, "  local_host_names: {}: mail for these is delivered locally.", p.local_host_names.join(", "));
+        let _ =
+            writeln!(o, "  local_host_names: {}: mail for these is delivered locally.", p.local_host_names.join(", "));
     }
     for (k, v) in access_entries(s) {
         let _ = writeln!(o, "  access DB: `{k} {v}`");
@@ -314,7 +328,11 @@ pub fn explain(loaded: &LoadedScenario) -> String {
         let _ = writeln!(o, "  smart_host: {h}: outbound mail goes through it");
     }
     if p.greet_pause > 0 {
-        let _ = writeln!(o, "  greet_pause: {} ms: the relay waits before its greeting; a client that talks first is refused", p.greet_pause);
+        let _ = writeln!(
+            o,
+            "  greet_pause: {} ms: the relay waits before its greeting; a client that talks first is refused",
+            p.greet_pause
+        );
     }
     if p.delay_checks != Default::default() {
         let _ = writeln!(o, "  delay_checks: {:?}: client and sender checks wait until RCPT", p.delay_checks);
@@ -325,7 +343,8 @@ pub fn explain(loaded: &LoadedScenario) -> String {
     if !s.hosts.is_empty() {
         let _ = writeln!(o, "  Hosts:");
         for (name, h) in &s.hosts {
-            let _ = writeln!(o, "    - {}: {}", host_words(s, name).trim_start_matches("the host "), smtp_words(&h.smtp));
+            let _ =
+                writeln!(o, "    - {}: {}", host_words(s, name).trim_start_matches("the host "), smtp_words(&h.smtp));
         }
     }
     if !s.dns.is_empty() {
@@ -360,7 +379,11 @@ pub fn explain(loaded: &LoadedScenario) -> String {
                 (_, Some(e)) => format!("EHLO {e}"),
                 _ => format!("EHLO {}", send.from),
             };
-            let mf = if send.mail_from == "<>" || send.mail_from.is_empty() { "the null sender <>".to_string() } else { send.mail_from.clone() };
+            let mf = if send.mail_from == "<>" || send.mail_from.is_empty() {
+                "the null sender <>".to_string()
+            } else {
+                send.mail_from.clone()
+            };
             let to = send.to.as_deref().map(|t| format!(" (to {t}, not the relay)")).unwrap_or_default();
             let msg = if send.forge.is_some() {
                 ", with forged headers"
@@ -369,7 +392,12 @@ pub fn explain(loaded: &LoadedScenario) -> String {
             } else {
                 ""
             };
-            let _ = writeln!(o, "  {n}. {} says {hello}, offers mail from {mf} to {}{msg}{to}", host_words(s, &send.from), send.rcpt_to.join(", "));
+            let _ = writeln!(
+                o,
+                "  {n}. {} says {hello}, offers mail from {mf} to {}{msg}{to}",
+                host_words(s, &send.from),
+                send.rcpt_to.join(", ")
+            );
             if let Some(e) = &st.expect {
                 let ip = host_ip(s, &send.from);
                 for w in step_expect_lines(s, e, ip.as_deref(), &send.mail_from, &send.rcpt_to) {
@@ -377,7 +405,11 @@ pub fn explain(loaded: &LoadedScenario) -> String {
                 }
             }
         } else if let Some(sc) = &st.script {
-            let how = if sc.pipelined { "writes its whole session at once, before the greeting" } else { "types a session line by line" };
+            let how = if sc.pipelined {
+                "writes its whole session at once, before the greeting"
+            } else {
+                "types a session line by line"
+            };
             let _ = writeln!(o, "  {n}. {} {how}:", host_words(s, &sc.from));
             if let Some(g) = &sc.greeting {
                 let ip = host_ip(s, &sc.from);
@@ -406,11 +438,23 @@ pub fn explain(loaded: &LoadedScenario) -> String {
                 "settle" => "waits until the relay has finished every delivery".to_string(),
                 "slam" => {
                     let sl = st.slam.as_ref().unwrap();
-                    format!("{} slams the relay: {} connection(s), {} message(s) from {} to {}", host_words(s, &sl.from), sl.connections, sl.messages, sl.mail_from, sl.rcpt_to.join(", "))
+                    format!(
+                        "{} slams the relay: {} connection(s), {} message(s) from {} to {}",
+                        host_words(s, &sl.from),
+                        sl.connections,
+                        sl.messages,
+                        sl.mail_from,
+                        sl.rcpt_to.join(", ")
+                    )
                 }
                 "mta" => {
                     let m = st.mta.as_ref().unwrap();
-                    format!("{} acts as a sending MTA (queues on 4xx, retries) with mail from {} to {}", host_words(s, &m.from), m.mail_from, m.rcpt_to.join(", "))
+                    format!(
+                        "{} acts as a sending MTA (queues on 4xx, retries) with mail from {} to {}",
+                        host_words(s, &m.from),
+                        m.mail_from,
+                        m.rcpt_to.join(", ")
+                    )
                 }
                 "dns" => "the lab's DNS changes".to_string(),
                 "advance" => format!("lab time moves on by {:?}, running what falls due", st.advance.unwrap().0),
@@ -432,7 +476,11 @@ pub fn explain(loaded: &LoadedScenario) -> String {
         }
     }
     if let Some(u) = s.run_until {
-        let _ = writeln!(o, "  Then lab time runs on until {:?} after the start (queue runs, retries, DSN deadlines).", u.0);
+        let _ = writeln!(
+            o,
+            "  Then lab time runs on until {:?} after the start (queue runs, retries, DSN deadlines).",
+            u.0
+        );
     }
 
     let _ = writeln!(o, "\nWhy the expected outcome follows");
@@ -479,7 +527,9 @@ pub fn explain(loaded: &LoadedScenario) -> String {
     }
     if let Some(q) = &e.queue {
         if let Some(n) = q.dsn_count {
-            whys.push(format!("the relay must send {n} delivery status notification(s) (DSNs) to the senders of what failed"));
+            whys.push(format!(
+                "the relay must send {n} delivery status notification(s) (DSNs) to the senders of what failed"
+            ));
         }
         if let Some(d) = q.depth {
             whys.push(format!("the queue must end with {d} message(s)"));

@@ -100,9 +100,8 @@ impl Munger {
 /// The golden text of a lab: a header line, then each part asked for, munged.
 pub fn render(name: &str, parts: &[GoldenPart], obs: &Observations) -> String {
     let mut m = Munger::new();
-    let mut out = format!(
-        "# golden output of {name} (munged; accept changes with `relaylab run --update` after review)\n"
-    );
+    let mut out =
+        format!("# golden output of {name} (munged; accept changes with `relaylab run --update` after review)\n");
     for part in parts {
         match part {
             GoldenPart::Transcripts => {
@@ -126,7 +125,8 @@ pub fn render(name: &str, parts: &[GoldenPart], obs: &Observations) -> String {
 /// A unified diff of `expected` (the golden file) against `actual`, three
 /// lines of context, `-` for the golden file and `+` for this run.
 pub fn unified_diff(expected: &str, actual: &str, expected_name: &str) -> String {
-    let lines = diff::lines(expected.strip_suffix('\n').unwrap_or(expected), actual.strip_suffix('\n').unwrap_or(actual));
+    let lines =
+        diff::lines(expected.strip_suffix('\n').unwrap_or(expected), actual.strip_suffix('\n').unwrap_or(actual));
     // (old line no, new line no, tag, text)
     let mut rows: Vec<(usize, usize, char, &str)> = Vec::new();
     let (mut o, mut n) = (0usize, 0usize);
@@ -211,7 +211,12 @@ pub fn check(loaded: &LoadedScenario, obs: &Observations, update: bool) -> Outco
         Ok(expected) if expected == actual => Outcome::Same,
         Ok(expected) => {
             let d = unified_diff(&expected, &actual, &path.display().to_string());
-            let n = d.lines().filter(|l| (l.starts_with('-') || l.starts_with('+')) && !l.starts_with("---") && !l.starts_with("+++")).count();
+            let n = d
+                .lines()
+                .filter(|l| {
+                    (l.starts_with('-') || l.starts_with('+')) && !l.starts_with("---") && !l.starts_with("+++")
+                })
+                .count();
             fail(
                 format!("munged output identical to {}", path.display()),
                 format!(
@@ -223,10 +228,7 @@ pub fn check(loaded: &LoadedScenario, obs: &Observations, update: bool) -> Outco
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => fail(
             format!("a golden file {}", path.display()),
-            format!(
-                "it is missing: run `relaylab run --update {}` and review what it writes",
-                loaded.path.display()
-            ),
+            format!("it is missing: run `relaylab run --update {}` and review what it writes", loaded.path.display()),
             None,
         ),
         Err(e) => fail(format!("a readable golden file {}", path.display()), e.to_string(), None),

@@ -335,7 +335,8 @@ async fn start_relay(
         }
         RelayBackend::Real(name, ns) => (*name, ns.clone()),
     };
-    let (profile, native) = (s.relay.clone(), NativeConfig::Rendered);
+    let native = s.native.get(&name).map_or(NativeConfig::Rendered, |n| n.config());
+    let profile = s.relay.clone();
     let relay: Box<dyn RelayUnderTest> = match name {
         RelayName::Postfix => {
             Box::new(RealRelay::<Postfix>::start(ns.clone(), profile, net, native).await.map_err(|e| e.to_string())?)

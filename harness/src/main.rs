@@ -99,6 +99,11 @@ struct LabArgs {
     /// Budget for labs that set none, e.g. 20s.
     #[arg(long, default_value = "20s", value_parser = humantime::parse_duration)]
     budget: Duration,
+    /// How strictly to compare: `exact` (every reply and log line as written)
+    /// or `behaviour` (reply classes, and events instead of Sendmail log lines).
+    /// Default: exact on the builtin relay, behaviour on real MTAs.
+    #[arg(long, value_enum)]
+    compare: Option<relaylab::expect::Compare>,
 }
 
 #[derive(Subcommand)]
@@ -160,7 +165,7 @@ fn main() {
 
 fn real_main(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
-        Command::Matrix { relay, labs: LabArgs { paths, filter, tag, report_dir, jobs, budget } } => {
+        Command::Matrix { relay, labs: LabArgs { paths, filter, tag, report_dir, jobs, budget, compare } } => {
             let Some(labs) = load_all_valid(&paths) else {
                 return Ok(exit_codes::INVALID);
             };
@@ -176,7 +181,7 @@ fn real_main(cli: Cli) -> anyhow::Result<i32> {
                 }
             }
             let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-            let opts = RunOptions { default_budget: budget, jobs, ..Default::default() };
+            let opts = RunOptions { default_budget: budget, jobs, compare, ..Default::default() };
             let mut matrix = reports::matrix::Matrix::new(relays.iter().map(|r| r.to_string()).collect());
             for r in &relays {
                 eprintln!("relaylab: matrix: running {} scenario(s) on {r}", labs.len());
@@ -212,7 +217,12 @@ fn real_main(cli: Cli) -> anyhow::Result<i32> {
                 Ok(exit_codes::INVALID)
             }
         },
-        Command::Run { relay, labs: LabArgs { paths, filter, tag, report_dir, jobs, budget }, verbose, update } => {
+        Command::Run {
+            relay,
+            labs: LabArgs { paths, filter, tag, report_dir, jobs, budget, compare },
+            verbose,
+            update,
+        } => {
             let Some(labs) = load_all_valid(&paths) else {
                 return Ok(exit_codes::INVALID);
             };
@@ -222,7 +232,7 @@ fn real_main(cli: Cli) -> anyhow::Result<i32> {
                 return Ok(exit_codes::NOTHING_RAN);
             }
             let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-            let opts = RunOptions { default_budget: budget, jobs, update_golden: update };
+            let opts = RunOptions { default_budget: budget, jobs, update_golden: update, compare };
             let started = Instant::now();
             let mut run = RunReport::new();
             let bar = ProgressBar::new(labs.len() as u64);

@@ -18,7 +18,11 @@ pub struct ParsedMessage {
 /// `from a (b [1.2.3.4])\r\n\tby c` reads `from a (b [1.2.3.4]) by c`.
 pub fn parse(raw: &[u8]) -> ParsedMessage {
     let Some(msg) = MessageParser::new().parse(raw) else {
-        return ParsedMessage { headers: Vec::new(), header_block: String::new(), body: String::from_utf8_lossy(raw).into() };
+        return ParsedMessage {
+            headers: Vec::new(),
+            header_block: String::new(),
+            body: String::from_utf8_lossy(raw).into(),
+        };
     };
     let headers = msg.headers_raw().map(|(name, value)| (name.to_string(), unfold(value))).collect();
     let text = String::from_utf8_lossy(raw);
@@ -68,7 +72,10 @@ mod tests {
         assert_eq!(m.headers.len(), 3);
         assert_eq!(
             m.all("received"),
-            vec!["from a (b [192.0.2.1]) by c (8.13.4/8.13.4) with ESMTP id X for <d@e>; Mon, 1 Jan 2024 00:00:00 +0000", "from z"]
+            vec![
+                "from a (b [192.0.2.1]) by c (8.13.4/8.13.4) with ESMTP id X for <d@e>; Mon, 1 Jan 2024 00:00:00 +0000",
+                "from z"
+            ]
         );
         assert_eq!(m.body, "body\r\n");
         assert!(m.header_block.starts_with("Received: from a"));

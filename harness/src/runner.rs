@@ -3,13 +3,13 @@
 //! [`LabReport`] and reports progress through a callback.
 
 use crate::actors;
-use crate::expect::{self, Checker};
+use crate::expect::{self, Checker, Compare};
 use crate::lab::{Lab, RelayBackend};
-use crate::scenario::{LoadedScenario, RelayName, Scenario, ScriptSpec, SendSpec, Step};
+use crate::scenario::{KnownDifference, LoadedScenario, RelayName, Scenario, ScriptSpec, SendSpec, Step};
 use lab_core::{codec, SmtpClient, TranscriptRecorder};
 use relay_under_test::netns::LabNamespace;
 use reports::model::ActorReport;
-use reports::{LabReport, Observations, Verdict};
+use reports::{DifferenceKind, LabReport, Observations, Verdict};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -22,11 +22,14 @@ pub struct RunOptions {
     pub jobs: usize,
     /// Write the golden files of golden labs instead of comparing (`run --update`).
     pub update_golden: bool,
+    /// How strictly to compare (`--compare`); by default exact on the
+    /// builtin relay, behaviour on real MTAs (see [`Compare`]).
+    pub compare: Option<Compare>,
 }
 
 impl Default for RunOptions {
     fn default() -> Self {
-        RunOptions { default_budget: Duration::from_secs(20), jobs: 4, update_golden: false }
+        RunOptions { default_budget: Duration::from_secs(20), jobs: 4, update_golden: false, compare: None }
     }
 }
 
@@ -63,7 +66,9 @@ pub fn not_applicable(s: &Scenario, relay: RelayName) -> Option<String> {
     if s.run_until.is_some() || s.steps.iter().any(|st| st.advance.is_some()) {
         return Some(format!("runs lab time forward (advance, run_until); {relay} runs on the wall clock"));
     }
-    let keys = unrendered_profile_keys(&s.relay, relay);
+    // A user's whole native file configures the MTA; the profile does not.
+    let whole = s.native.get(&relay).is_some_and(|n| n.is_whole());
+    let keys = if whole { Vec::new() } else { unrendered_profile_keys(&s.relay, relay) };
     if !keys.is_empty() {
         return Some(format!("profile keys {relay} cannot render: {}", keys.join(", ")));
     }
@@ -73,45 +78,8 @@ pub fn not_applicable(s: &Scenario, relay: RelayName) -> Option<String> {
 /// The profile keys of `profile` set to something other than their default
 /// that `relay`'s rendering does not carry (see the flavour modules' tables).
 fn unrendered_profile_keys(profile: &relay_under_test::RelayProfile, relay: RelayName) -> Vec<String> {
-    // Rendered by every flavour, or cosmetic (the real binary has its own version, clock and log tag).
-    const COMMON: &[&str] = &[
-        "hostname",
-        "local_host_names",
-        "relay_domains",
-        "relay_hosts_only",
-        "max_hop_count",
-        "smtp_timeout",
-        "version",
-        "timezone",
-        "daemon_name",
-        "log_tag",
-    ];
-    // Sendmail renders the relay-policy, routing, address and masquerading keys too.
-    const SENDMAIL: &[&str] = &[
-        "access",
-        "mailertable",
-        "domaintable",
-        "virtusertable",
-        "virtuser_domains",
-        "aliases",
-        "include_files",
-        "smart_host",
-        "mail_hub",
-        "luser_relay",
-        "masquerade_as",
-        "masquerade_envelope",
-        "allmasquerade",
-        "exposed_users",
-        "smtp_login_msg",
-        "privacy_flags",
-        "promiscuous_relay",
-        "relay_entire_domain",
-        "blacklist_recipients",
-        "delay_checks",
-        "accept_unresolvable_domains",
-        "accept_unqualified_senders",
-        "greet_pause",
-    ];
+    // Each flavour lists the keys it renders (and the values it cannot carry):
+    // relay_under_test::flavours::unrendered_key.
     let default = relay_under_test::RelayProfile::new(profile.hostname.clone());
     let (Ok(serde_yaml::Value::Mapping(set)), Ok(serde_yaml::Value::Mapping(def))) =
         (serde_yaml::to_value(profile), serde_yaml::to_value(&default))
@@ -121,13 +89,10 @@ fn unrendered_profile_keys(profile: &relay_under_test::RelayProfile, relay: Rela
     let mut out = Vec::new();
     for (k, v) in &set {
         let Some(key) = k.as_str() else { continue };
-        if def.get(k) == Some(v) || COMMON.contains(&key) {
+        if def.get(k) == Some(v) {
             continue;
         }
-        if relay == RelayName::Sendmail && SENDMAIL.contains(&key) {
-            continue;
-        }
-        out.push(key.to_string());
+        out.extend(relay_under_test::flavours::unrendered_key(relay.as_str(), profile, key));
     }
     out
 }
@@ -222,7 +187,10 @@ async fn run_lab_in(loaded: &LoadedScenario, opts: &RunOptions, backend: RelayBa
     report.about = s.about.clone();
     report.tags = s.tags.clone();
     let budget = s.budget.map(|b| b.0).unwrap_or(opts.default_budget);
-    let real = matches!(backend, RelayBackend::Real(..));
+    let (real, backend_name) = match &backend {
+        RelayBackend::Real(name, _) => (true, *name),
+        RelayBackend::Builtin => (false, RelayName::Builtin),
+    };
     // A real MTA runs on the wall clock, and gets time to come up besides the lab's budget.
     let (clock, start_limit) = if real {
         (lab_core::clock::wall(), budget + REAL_START_ALLOWANCE)
@@ -252,7 +220,8 @@ async fn run_lab_in(loaded: &LoadedScenario, opts: &RunOptions, backend: RelayBa
     let deadline = started + budget;
     report.relay = lab.relay.flavour().to_string();
 
-    let mut checker = Checker::default();
+    let compare = opts.compare.unwrap_or(if real { Compare::Behaviour } else { Compare::Exact });
+    let mut checker = Checker::new(compare, lab.relay.flavour());
     let mut sessions = Vec::new();
     let mut actor_reports = Vec::new();
     let read_timeout = SMTP_READ_TIMEOUT.min(budget);
@@ -310,7 +279,9 @@ async fn run_lab_in(loaded: &LoadedScenario, opts: &RunOptions, backend: RelayBa
     actors::check_hosts(&s.expect.hosts, &lab, &mut checker);
     lab.stop().await;
 
-    report.failures = checker.into_failures();
+    let (failures, wording, not_compared) = checker.finish();
+    (report.failures, report.differences) = explain_differences(failures, s.differences.get(&backend_name));
+    (report.wording, report.not_compared) = (wording, not_compared);
     // Golden output only on the builtin relay: real MTAs word things their own way.
     if !real {
         match crate::golden::check(loaded, &observations, opts.update_golden) {
@@ -319,10 +290,29 @@ async fn run_lab_in(loaded: &LoadedScenario, opts: &RunOptions, backend: RelayBa
             crate::golden::Outcome::Off | crate::golden::Outcome::Same => {}
         }
     }
-    report.verdict = if report.failures.is_empty() { Verdict::Passed } else { Verdict::Failed };
+    let known_bug = report.differences.iter().any(|d| d.kind == DifferenceKind::Bug);
+    report.verdict = if report.failures.is_empty() && !known_bug { Verdict::Passed } else { Verdict::Failed };
     report.observations = observations;
     report.duration_ms = first.elapsed().as_millis() as u64;
     report
+}
+
+/// Set apart the misses the scenario's `differences:` explain for this relay
+/// (matched by the start of the miss's name); the rest stay failures.
+fn explain_differences(
+    failures: Vec<reports::Failure>,
+    known: Option<&Vec<KnownDifference>>,
+) -> (Vec<reports::Failure>, Vec<reports::Difference>) {
+    let Some(known) = known else { return (failures, Vec::new()) };
+    let mut unexplained = Vec::new();
+    let mut explained = Vec::new();
+    for f in failures {
+        match known.iter().find(|k| f.what.starts_with(k.expect.as_str())) {
+            Some(k) => explained.push(reports::Difference { failure: f, kind: k.kind, why: k.why.clone() }),
+            None => unexplained.push(f),
+        }
+    }
+    (unexplained, explained)
 }
 
 /// Run a set of labs against the builtin relay, at most `opts.jobs` at a
@@ -594,7 +584,13 @@ fn observe(
         .iter()
         .map(|q| {
             let error = q.last_error.as_deref().map(|e| format!(" ({e})")).unwrap_or_default();
-            format!("{} {} octets <{}> -> {}{error}", q.qid, q.size, q.sender.trim_matches(['<', '>']), q.recipients.join(", "))
+            format!(
+                "{} {} octets <{}> -> {}{error}",
+                q.qid,
+                q.size,
+                q.sender.trim_matches(['<', '>']),
+                q.recipients.join(", ")
+            )
         })
         .collect();
     let queue_history = crate::queue_checks::observe(lab);

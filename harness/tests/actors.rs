@@ -106,6 +106,37 @@ async fn an_mta_retries_through_a_greylist_behind_the_relay_and_the_timings_are_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_mta_keeping_rfc_5321_times_passes_the_relays_greylist_in_lab_time_not_wall_time() {
+    // The relay greylists for 25 minutes; the sender retries after 30 minutes,
+    // then backs off for days. Lab time jumps to each retry: the step takes
+    // milliseconds, and the attempts are where the schedule puts them.
+    let yaml = lab(
+        "  internal.sysiphus.com: { ip: 10.1.1.10, smtp: accept }\n",
+        "  - mta: { from: mail.example.net, mail_from: a@example.net, rcpt_to: john@sysiphus.com, retry: [30m, 1h, 2h], give_up_after: 4d }\n    expect: { fate: delivered, attempts: 2, spacing: [30m], replies: [\"451 4.7.1\", \"250 2.0.0\"] }\n",
+        "expect: { delivered_count: 1 }\n",
+    )
+    .replace("relay_domains: [sysiphus.com, one.example, two.example]", "relay_domains: [sysiphus.com]\n  greylist: { delay: 25m }");
+    let wall = std::time::Instant::now();
+    let r = run(&yaml).await;
+    let took = wall.elapsed();
+    passed(&r);
+    assert!(took < std::time::Duration::from_secs(5), "the lab took {took:?} of wall time");
+    let mta = r.observations.actors.iter().find(|a| a.kind == "mta").unwrap();
+    assert_eq!(mta.attempts.len(), 2);
+    assert_eq!(mta.attempts[0].at_ms, 0);
+    let second = mta.attempts[1].at_ms;
+    assert!((30 * 60_000..30 * 60_000 + 1_000).contains(&second), "second attempt at +{second} ms of lab time");
+    assert!(mta.duration_ms < 3_000, "the step took {} ms of wall time", mta.duration_ms);
+
+    // The same lab on the wall clock still sleeps for real: a 30-minute retry
+    // cannot fit its budget, and the step says so.
+    let wall_yaml = yaml.replace("name: t/actors\n", "name: t/actors\nclock: wall\nbudget: 1s\n");
+    let r = run(&wall_yaml).await;
+    assert_eq!(r.verdict, Verdict::Failed, "{}", r.render_failures());
+    assert!(r.failures.iter().any(|f| f.actual.contains("budget ran out")), "{}", r.render_failures());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_forwarding_loop_ends_at_max_hop_count_and_the_lab_waits_for_it() {
     let yaml = lab(
         "  mx.one.example: { ip: 198.51.100.11, smtp: { forward: { to: b@two.example } } }\n  mx.two.example: { ip: 198.51.100.12, smtp: { forward: { to: a@one.example } } }\n",

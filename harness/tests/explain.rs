@@ -8,7 +8,11 @@ fn explain(arg: &str) -> (i32, String, String) {
         .args(["explain", arg])
         .output()
         .expect("run relaylab");
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
 }
 
 #[test]
@@ -46,7 +50,10 @@ fn greetpause_explains_the_null_session_and_the_exemption() {
     let (code, out, _) = explain("greetpause/slammer-gets-null-session");
     assert_eq!(code, 0);
     assert!(out.contains("writes its whole session at once, before the greeting"), "{out}");
-    assert!(out.contains("greet_pause is 1500 ms and the client spoke before the greeting: it gets a null session"), "{out}");
+    assert!(
+        out.contains("greet_pause is 1500 ms and the client spoke before the greeting: it gets a null session"),
+        "{out}"
+    );
     assert!(out.contains("the access DB's `GreetPause:192.168 0` exempts 192.168.1.1 from greet_pause"), "{out}");
 }
 

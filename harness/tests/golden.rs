@@ -19,7 +19,10 @@ async fn two_runs_munge_to_the_same_bytes() {
     let a = run_lab(&lab, &RunOptions::default()).await;
     let b = run_lab(&lab, &RunOptions::default()).await;
     assert_eq!(a.verdict, Verdict::Passed, "{}", a.render_failures());
-    let (ga, gb) = (golden::render(&lab.scenario.name, &parts, &a.observations), golden::render(&lab.scenario.name, &parts, &b.observations));
+    let (ga, gb) = (
+        golden::render(&lab.scenario.name, &parts, &a.observations),
+        golden::render(&lab.scenario.name, &parts, &b.observations),
+    );
     pretty_assertions::assert_eq!(ga, gb);
     assert!(ga.contains("QID1") && !ga.contains("Sendmail 8.13.4/8.13.4; Sat"), "{ga}");
 }

@@ -111,9 +111,13 @@ async fn serve_with_the_external_relay_profile_refuses_every_relay_trick() {
         IpAddr::from([s[0], s[1], s[2].wrapping_add(1), n])
     };
     let port = free_port(net(2));
-    let sink = MxSink::start(SocketAddr::new(net(10), port), SinkConfig::accept("internal.sysiphus.com"), lab_core::clock::wall())
-        .await
-        .unwrap();
+    let sink = MxSink::start(
+        SocketAddr::new(net(10), port),
+        SinkConfig::accept("internal.sysiphus.com"),
+        lab_core::clock::wall(),
+    )
+    .await
+    .unwrap();
     let dns = MockDns::start(
         SocketAddr::new(net(1), 0),
         vec![

@@ -106,18 +106,18 @@ impl SmtpClient {
     pub async fn read_reply(&mut self) -> Result<Reply, ClientError> {
         let mut lines = Vec::new();
         loop {
-            let line = match tokio::time::timeout(self.timeout, codec::read_line(&mut self.reader, codec::MAX_LINE)).await
-            {
-                Ok(Ok(l)) => l,
-                Ok(Err(e)) => {
-                    self.transcript.note(format!("read failed: {e}"));
-                    return Err(e.into());
-                }
-                Err(_) => {
-                    self.transcript.note(format!("no reply within {:?}", self.timeout));
-                    return Err(ClientError::Timeout(self.timeout));
-                }
-            };
+            let line =
+                match tokio::time::timeout(self.timeout, codec::read_line(&mut self.reader, codec::MAX_LINE)).await {
+                    Ok(Ok(l)) => l,
+                    Ok(Err(e)) => {
+                        self.transcript.note(format!("read failed: {e}"));
+                        return Err(e.into());
+                    }
+                    Err(_) => {
+                        self.transcript.note(format!("no reply within {:?}", self.timeout));
+                        return Err(ClientError::Timeout(self.timeout));
+                    }
+                };
             self.transcript.server(line.clone());
             let Some((c, last, text)) = Reply::parse_line(&line) else {
                 return Err(ClientError::Malformed(line));

@@ -158,10 +158,7 @@ mod tests {
     async fn data_round_trips_through_dot_stuffing() {
         let msg = b"Subject: dots\r\n\r\n.leading dot\r\n..two dots\r\n.\r\nend\r\n";
         let wire = dot_stuff(msg);
-        assert_eq!(
-            wire,
-            b"Subject: dots\r\n\r\n..leading dot\r\n...two dots\r\n..\r\nend\r\n.\r\n".to_vec()
-        );
+        assert_eq!(wire, b"Subject: dots\r\n\r\n..leading dot\r\n...two dots\r\n..\r\nend\r\n.\r\n".to_vec());
         let mut r = BufReader::new(&wire[..]);
         let got = read_data(&mut r, 0).await.unwrap();
         assert_eq!(got.data, msg.to_vec());

@@ -57,9 +57,7 @@ impl QueryLog {
 
     // A panic elsewhere must not hide the log from the report.
     fn lock(&self) -> MutexGuard<'_, Vec<QueryLogEntry>> {
-        self.0
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -72,16 +70,9 @@ pub(crate) struct LoggingHandler {
 
 #[async_trait::async_trait]
 impl RequestHandler for LoggingHandler {
-    async fn handle_request<R: ResponseHandler, T: Time>(
-        &self,
-        request: &Request,
-        response_handle: R,
-    ) -> ResponseInfo {
+    async fn handle_request<R: ResponseHandler, T: Time>(&self, request: &Request, response_handle: R) -> ResponseInfo {
         let (name, qtype) = match request.queries.queries().first() {
-            Some(query) => (
-                log_name(&query.name().to_string()),
-                type_name(query.query_type()),
-            ),
+            Some(query) => (log_name(&query.name().to_string()), type_name(query.query_type())),
             None => (String::new(), String::new()),
         };
         let udp = request.protocol() == Protocol::Udp;
@@ -127,8 +118,7 @@ impl RequestHandler for LoggingHandler {
             };
             if let Some(code) = rcode {
                 metadata.response_code = code;
-                let builder =
-                    MessageResponseBuilder::new(&request.queries, request.edns.as_ref());
+                let builder = MessageResponseBuilder::new(&request.queries, request.edns.as_ref());
                 let response = builder.build_no_records(metadata);
                 return match responder.send_response(response).await {
                     Ok(info) => info,
@@ -139,10 +129,7 @@ impl RequestHandler for LoggingHandler {
                 };
             }
         }
-        let info = self
-            .catalog
-            .handle_request::<_, T>(request, responder)
-            .await;
+        let info = self.catalog.handle_request::<_, T>(request, responder).await;
         // Every catalog path sends a response; this only guards "every query".
         if !state.logged.load(Ordering::SeqCst) {
             state.record(info.response_code, usize::from(info.counts().answers));
@@ -223,11 +210,7 @@ impl<R: ResponseHandler> ResponseHandler for LogBeforeSend<R> {
         let edns = response.edns().cloned();
         let metadata = *response.metadata();
         // Same size limit hickory applies, so truncation matches.
-        let max_size = if self.state.udp {
-            edns.as_ref().map_or(512, |e| e.max_payload())
-        } else {
-            u16::MAX
-        };
+        let max_size = if self.state.udp { edns.as_ref().map_or(512, |e| e.max_payload()) } else { u16::MAX };
         let mut wire = Vec::with_capacity(512);
         let mut encoder = BinEncoder::new(&mut wire);
         encoder.set_max_size(max_size);
@@ -253,9 +236,7 @@ impl<R: ResponseHandler> ResponseHandler for LogBeforeSend<R> {
                 let mut failed = Metadata::response_from_request(&metadata);
                 failed.response_code = ResponseCode::ServFail;
                 state.record(ResponseCode::ServFail, 0);
-                self.inner
-                    .send_response(builder.build_no_records(failed))
-                    .await
+                self.inner.send_response(builder.build_no_records(failed)).await
             }
         }
     }
@@ -325,9 +306,6 @@ mod tests {
         assert_eq!(type_name(RecordType::Unknown(65432)), "TYPE65432");
         assert_eq!(rcode_name(ResponseCode::NXDomain), "NXDOMAIN");
         assert_eq!(rcode_name(ResponseCode::NoError), "NOERROR");
-        assert_eq!(
-            rcode_name(<ResponseCode as From<u16>>::from(3841)),
-            "RCODE3841"
-        );
+        assert_eq!(rcode_name(<ResponseCode as From<u16>>::from(3841)), "RCODE3841");
     }
 }

@@ -99,11 +99,7 @@ impl Record {
     /// [`MockDns::start`](crate::MockDns::start) or
     /// [`MockDns::upsert`](crate::MockDns::upsert).
     pub fn new(name: &str, data: RecordData) -> Record {
-        Record {
-            name: normalize(name),
-            ttl: DEFAULT_TTL,
-            data,
-        }
+        Record { name: normalize(name), ttl: DEFAULT_TTL, data }
     }
 
     /// Parse zone-file-like values, as scenario YAML gives them.
@@ -130,11 +126,7 @@ impl Record {
             "PTR" => RecordData::Ptr(parse_host("PTR", value)?),
             "CNAME" => RecordData::Cname(parse_host("CNAME", value)?),
             "TXT" => RecordData::Txt(unquote(value).to_string()),
-            _ => {
-                return Err(RecordError::UnsupportedType {
-                    rtype: rtype.to_string(),
-                })
-            }
+            _ => return Err(RecordError::UnsupportedType { rtype: rtype.to_string() }),
         };
         Ok(Record::new(name, data))
     }
@@ -145,26 +137,18 @@ impl Record {
         let rdata = match &self.data {
             RecordData::A(ip) => RData::A(rdata::A(*ip)),
             RecordData::Aaaa(ip) => RData::AAAA(rdata::AAAA(*ip)),
-            RecordData::Mx {
-                preference,
-                exchange,
-            } => RData::MX(MX::new(*preference, to_name("MX host", exchange)?)),
+            RecordData::Mx { preference, exchange } => RData::MX(MX::new(*preference, to_name("MX host", exchange)?)),
             RecordData::Ptr(host) => RData::PTR(rdata::PTR(to_name("PTR host", host)?)),
             RecordData::Cname(host) => RData::CNAME(rdata::CNAME(to_name("CNAME target", host)?)),
             // A DNS character-string holds at most 255 bytes; readers of
             // SPF/DKIM-style TXT records join the pieces back together.
             RecordData::Txt(text) => {
-                let pieces: Vec<&[u8]> = if text.is_empty() {
-                    vec![&[][..]]
-                } else {
-                    text.as_bytes().chunks(255).collect()
-                };
+                let pieces: Vec<&[u8]> =
+                    if text.is_empty() { vec![&[][..]] } else { text.as_bytes().chunks(255).collect() };
                 RData::TXT(TXT::from_bytes(pieces))
             }
         };
-        Ok(hickory_proto::rr::Record::from_rdata(
-            owner, self.ttl, rdata,
-        ))
+        Ok(hickory_proto::rr::Record::from_rdata(owner, self.ttl, rdata))
     }
 }
 
@@ -197,9 +181,7 @@ pub(crate) fn parse_rtype(rtype: &str) -> Result<RecordType, RecordError> {
         "PTR" => Ok(RecordType::PTR),
         "TXT" => Ok(RecordType::TXT),
         "CNAME" => Ok(RecordType::CNAME),
-        _ => Err(RecordError::UnsupportedType {
-            rtype: rtype.to_string(),
-        }),
+        _ => Err(RecordError::UnsupportedType { rtype: rtype.to_string() }),
     }
 }
 
@@ -233,23 +215,13 @@ fn check_name(what: &'static str, name: &str) -> Result<(), RecordError> {
         Some("it contains whitespace".to_string())
     } else if !trimmed.is_ascii() {
         Some("it is not ASCII (give IDNs in punycode, `xn--...`)".to_string())
-    } else if trimmed != "."
-        && trimmed
-            .strip_suffix('.')
-            .unwrap_or(trimmed)
-            .split('.')
-            .any(str::is_empty)
-    {
+    } else if trimmed != "." && trimmed.strip_suffix('.').unwrap_or(trimmed).split('.').any(str::is_empty) {
         Some("it has an empty label (`..` or a leading dot)".to_string())
     } else {
         None
     };
     match reason {
-        Some(reason) => Err(RecordError::InvalidName {
-            what,
-            name: name.to_string(),
-            reason,
-        }),
+        Some(reason) => Err(RecordError::InvalidName { what, name: name.to_string(), reason }),
         None => Ok(()),
     }
 }
@@ -266,10 +238,7 @@ fn parse_mx(value: &str) -> Result<RecordData, RecordError> {
     };
     let preference = preference.parse::<u16>().map_err(|_| invalid())?;
     check_name("MX host", host)?;
-    Ok(RecordData::Mx {
-        preference,
-        exchange: normalize(host),
-    })
+    Ok(RecordData::Mx { preference, exchange: normalize(host) })
 }
 
 fn parse_host(rtype: &'static str, value: &str) -> Result<String, RecordError> {
@@ -280,22 +249,12 @@ fn parse_host(rtype: &'static str, value: &str) -> Result<String, RecordError> {
             found: value.to_string(),
         });
     }
-    check_name(
-        if rtype == "PTR" {
-            "PTR host"
-        } else {
-            "CNAME target"
-        },
-        value,
-    )?;
+    check_name(if rtype == "PTR" { "PTR host" } else { "CNAME target" }, value)?;
     Ok(normalize(value))
 }
 
 fn unquote(value: &str) -> &str {
-    value
-        .strip_prefix('"')
-        .and_then(|v| v.strip_suffix('"'))
-        .unwrap_or(value)
+    value.strip_prefix('"').and_then(|v| v.strip_suffix('"')).unwrap_or(value)
 }
 
 #[cfg(test)]
@@ -313,13 +272,7 @@ mod tests {
         assert_eq!(aaaa.data, RecordData::Aaaa("2001:db8::10".parse().unwrap()));
 
         let mx = Record::parse("sysiphus.com", "Mx", "10  internal.sysiphus.com.").unwrap();
-        assert_eq!(
-            mx.data,
-            RecordData::Mx {
-                preference: 10,
-                exchange: "internal.sysiphus.com".into()
-            }
-        );
+        assert_eq!(mx.data, RecordData::Mx { preference: 10, exchange: "internal.sysiphus.com".into() });
 
         let ptr = Record::parse("66.113.0.203.in-addr.arpa", "PTR", "mail.example.net.").unwrap();
         assert_eq!(ptr.data, RecordData::Ptr("mail.example.net".into()));
@@ -328,16 +281,10 @@ mod tests {
         assert_eq!(cname.data, RecordData::Cname("example.com".into()));
 
         let txt = Record::parse("example.com", "TXT", "\"v=spf1 ip4:192.0.2.0/24 -all\"").unwrap();
-        assert_eq!(
-            txt.data,
-            RecordData::Txt("v=spf1 ip4:192.0.2.0/24 -all".into())
-        );
+        assert_eq!(txt.data, RecordData::Txt("v=spf1 ip4:192.0.2.0/24 -all".into()));
         let bare = Record::parse("_dmarc.example.com", "TXT", "v=DMARC1; p=reject").unwrap();
         assert_eq!(bare.data, RecordData::Txt("v=DMARC1; p=reject".into()));
-        assert!(
-            bare.to_hickory().is_ok(),
-            "underscore labels must be servable"
-        );
+        assert!(bare.to_hickory().is_ok(), "underscore labels must be servable");
     }
 
     #[test]
@@ -348,63 +295,34 @@ mod tests {
             "MX value must be `<preference> <host>` like `10 mx.example.com`, found `internal`"
         );
         let err = Record::parse("sysiphus.com", "MX", "ten mx.example.com").unwrap_err();
-        assert!(
-            matches!(err, RecordError::InvalidValue { rtype: "MX", .. }),
-            "{err}"
-        );
+        assert!(matches!(err, RecordError::InvalidValue { rtype: "MX", .. }), "{err}");
         let err = Record::parse("sysiphus.com", "MX", "70000 mx.example.com").unwrap_err();
-        assert!(
-            matches!(err, RecordError::InvalidValue { rtype: "MX", .. }),
-            "{err}"
-        );
+        assert!(matches!(err, RecordError::InvalidValue { rtype: "MX", .. }), "{err}");
 
         let err = Record::parse("h.example.com", "A", "2001:db8::1").unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "A value must be an IPv4 address like `192.0.2.10`, found `2001:db8::1`"
-        );
+        assert_eq!(err.to_string(), "A value must be an IPv4 address like `192.0.2.10`, found `2001:db8::1`");
         let err = Record::parse("h.example.com", "AAAA", "192.0.2.1").unwrap_err();
-        assert!(
-            err.to_string()
-                .starts_with("AAAA value must be an IPv6 address"),
-            "{err}"
-        );
+        assert!(err.to_string().starts_with("AAAA value must be an IPv6 address"), "{err}");
 
         let err = Record::parse("h.example.com", "SRV", "0 5 25 mx").unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "unsupported record type `SRV`: expected one of A, AAAA, MX, PTR, TXT, CNAME"
-        );
+        assert_eq!(err.to_string(), "unsupported record type `SRV`: expected one of A, AAAA, MX, PTR, TXT, CNAME");
 
         let err = Record::parse("bad name.example", "A", "192.0.2.1").unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "record name `bad name.example` is not a valid DNS name: it contains whitespace"
-        );
+        assert_eq!(err.to_string(), "record name `bad name.example` is not a valid DNS name: it contains whitespace");
         let err = Record::parse("a..example", "A", "192.0.2.1").unwrap_err();
         assert!(err.to_string().contains("empty label"), "{err}");
         let err = Record::parse("", "A", "192.0.2.1").unwrap_err();
         assert!(err.to_string().contains("it is empty"), "{err}");
 
         let err = Record::parse("x.example", "PTR", "a b").unwrap_err();
-        assert!(
-            err.to_string()
-                .starts_with("PTR value must be one host name"),
-            "{err}"
-        );
+        assert!(err.to_string().starts_with("PTR value must be one host name"), "{err}");
         let err = Record::parse("x.example", "MX", "10 mx..example").unwrap_err();
-        assert!(
-            err.to_string().starts_with("MX host `mx..example`"),
-            "{err}"
-        );
+        assert!(err.to_string().starts_with("MX host `mx..example`"), "{err}");
     }
 
     #[test]
     fn ptr_names() {
-        assert_eq!(
-            ptr_name("203.0.113.66".parse().unwrap()),
-            "66.113.0.203.in-addr.arpa"
-        );
+        assert_eq!(ptr_name("203.0.113.66".parse().unwrap()), "66.113.0.203.in-addr.arpa");
         assert_eq!(
             ptr_name("2001:db8::567:89ab".parse().unwrap()),
             "b.a.9.8.7.6.5.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa"
@@ -416,16 +334,10 @@ mod tests {
         let text = "k".repeat(600);
         let rec = Record::new("sel._domainkey.example.com", RecordData::Txt(text.clone()));
         let hickory = rec.to_hickory().unwrap();
-        let RData::TXT(txt) = &hickory.data else {
-            panic!("not TXT: {hickory:?}")
-        };
+        let RData::TXT(txt) = &hickory.data else { panic!("not TXT: {hickory:?}") };
         let lens: Vec<usize> = txt.txt_data.iter().map(|s| s.len()).collect();
         assert_eq!(lens, vec![255, 255, 90]);
-        let joined: Vec<u8> = txt
-            .txt_data
-            .iter()
-            .flat_map(|s| s.iter().copied())
-            .collect();
+        let joined: Vec<u8> = txt.txt_data.iter().flat_map(|s| s.iter().copied()).collect();
         assert_eq!(joined, text.into_bytes());
     }
 
@@ -433,14 +345,8 @@ mod tests {
     fn new_normalizes_but_to_hickory_validates() {
         let rec = Record::new("MX.Example.com.", RecordData::A(Ipv4Addr::LOCALHOST));
         assert_eq!(rec.name, "mx.example.com");
-        assert_eq!(
-            rec.to_hickory().unwrap().name.to_string(),
-            "mx.example.com."
-        );
+        assert_eq!(rec.to_hickory().unwrap().name.to_string(), "mx.example.com.");
         let bad = Record::new("bad host", RecordData::A(Ipv4Addr::LOCALHOST));
-        assert!(matches!(
-            bad.to_hickory(),
-            Err(RecordError::InvalidName { .. })
-        ));
+        assert!(matches!(bad.to_hickory(), Err(RecordError::InvalidName { .. })));
     }
 }

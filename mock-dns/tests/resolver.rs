@@ -8,10 +8,7 @@ use std::{net::SocketAddr, time::Duration};
 
 use common::bind;
 use hickory_resolver::{
-    config::{
-        ConnectionConfig, NameServerConfig, ProtocolConfig, ResolveHosts, ResolverConfig,
-        ResolverOpts,
-    },
+    config::{ConnectionConfig, NameServerConfig, ProtocolConfig, ResolveHosts, ResolverConfig, ResolverOpts},
     net::runtime::TokioRuntimeProvider,
     proto::rr::{RData, RecordType},
     TokioResolver,
@@ -44,15 +41,7 @@ fn resolver(dns: SocketAddr, protocols: &[ProtocolConfig]) -> TokioResolver {
 fn entries(dns: &MockDns) -> Vec<(String, String, String, String)> {
     dns.queries()
         .into_iter()
-        .map(
-            |QueryLogEntry {
-                 name,
-                 qtype,
-                 protocol,
-                 rcode,
-                 ..
-             }| (name, qtype, protocol, rcode),
-        )
+        .map(|QueryLogEntry { name, qtype, protocol, rcode, .. }| (name, qtype, protocol, rcode))
         .collect()
 }
 
@@ -85,73 +74,41 @@ async fn hickory_resolver_over_udp_sees_lab_data_nxdomain_and_no_cache() {
         .collect();
     assert_eq!(mx, vec![(10, "internal.sysiphus.com.".to_string())]);
 
-    let ips: Vec<_> = resolver
-        .lookup_ip("internal.sysiphus.com.")
-        .await
-        .unwrap()
-        .iter()
-        .collect();
-    assert_eq!(
-        ips,
-        vec!["127.45.3.20".parse::<std::net::IpAddr>().unwrap()]
-    );
+    let ips: Vec<_> = resolver.lookup_ip("internal.sysiphus.com.").await.unwrap().iter().collect();
+    assert_eq!(ips, vec!["127.45.3.20".parse::<std::net::IpAddr>().unwrap()]);
 
-    let ptr = resolver
-        .lookup("66.113.0.203.in-addr.arpa.", RecordType::PTR)
-        .await
-        .unwrap();
+    let ptr = resolver.lookup("66.113.0.203.in-addr.arpa.", RecordType::PTR).await.unwrap();
     assert_eq!(ptr.answers().len(), 1);
 
     let err = resolver.mx_lookup("nosuch.example.").await.unwrap_err();
     assert!(err.is_nx_domain(), "expected NXDOMAIN, got {err:?}");
-    let err = resolver
-        .mx_lookup("internal.sysiphus.com.")
-        .await
-        .unwrap_err();
-    assert!(
-        err.is_no_records_found() && !err.is_nx_domain(),
-        "expected NODATA, got {err:?}"
-    );
+    let err = resolver.mx_lookup("internal.sysiphus.com.").await.unwrap_err();
+    assert!(err.is_no_records_found() && !err.is_nx_domain(), "expected NODATA, got {err:?}");
 
     // cache_size 0: the second identical lookup reaches the server again.
     resolver.mx_lookup("sysiphus.com.").await.unwrap();
 
     let log = entries(&dns);
-    let mx_queries = log
-        .iter()
-        .filter(|e| **e == row("sysiphus.com", "MX", "udp", "NOERROR"))
-        .count();
+    let mx_queries = log.iter().filter(|e| **e == row("sysiphus.com", "MX", "udp", "NOERROR")).count();
     assert_eq!(mx_queries, 2, "log: {log:?}");
-    assert!(
-        log.contains(&row("internal.sysiphus.com", "A", "udp", "NOERROR")),
-        "{log:?}"
-    );
-    assert!(
-        log.contains(&row("nosuch.example", "MX", "udp", "NXDOMAIN")),
-        "{log:?}"
-    );
+    assert!(log.contains(&row("internal.sysiphus.com", "A", "udp", "NOERROR")), "{log:?}");
+    assert!(log.contains(&row("nosuch.example", "MX", "udp", "NXDOMAIN")), "{log:?}");
     assert!(log.iter().all(|e| e.2 == "udp"), "{log:?}");
     dns.shutdown().await;
 }
 
 #[tokio::test]
 async fn hickory_resolver_over_tcp_only() {
-    let dns = MockDns::start(
-        bind(),
-        vec![Record::parse("sysiphus.com", "MX", "10 internal.sysiphus.com").unwrap()],
-    )
-    .await
-    .unwrap();
+    let dns = MockDns::start(bind(), vec![Record::parse("sysiphus.com", "MX", "10 internal.sysiphus.com").unwrap()])
+        .await
+        .unwrap();
     let resolver = resolver(dns.addr(), &[ProtocolConfig::Tcp]);
     resolver.mx_lookup("sysiphus.com.").await.unwrap();
     let err = resolver.mx_lookup("nosuch.example.").await.unwrap_err();
     assert!(err.is_nx_domain(), "{err:?}");
     assert_eq!(
         entries(&dns),
-        vec![
-            row("sysiphus.com", "MX", "tcp", "NOERROR"),
-            row("nosuch.example", "MX", "tcp", "NXDOMAIN"),
-        ]
+        vec![row("sysiphus.com", "MX", "tcp", "NOERROR"), row("nosuch.example", "MX", "tcp", "NXDOMAIN"),]
     );
     dns.shutdown().await;
 }

@@ -34,7 +34,7 @@ use mock_hosts::postfix_tools::{env_usize, find, rate, smtp_source, start_smtp_s
 use mock_hosts::slammer::Slam;
 use mock_hosts::{LabTime, MxSink, SinkConfig};
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 fn free_port() -> u16 {
@@ -76,97 +76,154 @@ async fn relaylab_sink() -> MxSink {
 }
 
 /// The four runs of one round; `None` where the Postfix tools are missing.
+#[derive(Default)]
 struct Round {
     postfix: Option<f64>,
     slammer_into_smtp_sink: Option<f64>,
     smtp_source_into_sink: Option<f64>,
-    relaylab: f64,
+    relaylab: Option<f64>,
     kept: String,
     /// CPU per message, microseconds: smtp-source, smtp-sink, slammer, relaylab sink.
     cpu: [Option<f64>; 4],
 }
 
-fn round(
-    rt: &tokio::runtime::Runtime,
-    tools: &(Option<PathBuf>, Option<PathBuf>),
+/// What a round measures.
+#[derive(Clone, Copy, PartialEq)]
+enum Only {
+    /// All four runs.
+    All,
+    /// `RELAYLAB_BENCH_ONLY=sink`: smtp-source into the relaylab sink (for profiling).
+    Sink,
+    /// `RELAYLAB_BENCH_ONLY=sinks`: smtp-sink and the relaylab sink, both fed by smtp-source.
+    Sinks,
+}
+
+/// The load every run gets.
+#[derive(Clone, Copy)]
+struct Load {
     messages: usize,
     sessions: usize,
     payload: usize,
-) -> Round {
-    let mut r = Round {
-        postfix: None,
-        slammer_into_smtp_sink: None,
-        smtp_source_into_sink: None,
-        relaylab: 0.0,
-        kept: String::new(),
-        cpu: [None; 4],
-    };
-    let per_msg = |d: Duration| Some(d.as_secs_f64() * 1e6 / messages as f64);
-    // RELAYLAB_BENCH_ONLY=sink: only smtp-source into the relaylab sink (for profiling).
-    if std::env::var("RELAYLAB_BENCH_ONLY").as_deref() == Ok("sink") {
-        if let Some(source) = &tools.0 {
-            let ours = rt.block_on(relaylab_sink());
-            let (source, port) = (source.clone(), ours.addr().port());
-            let t = rt.block_on(async move {
-                tokio::task::spawn_blocking(move || {
-                    smtp_source(&source, SocketAddr::from(([127, 0, 0, 1], port)), sessions, messages, payload)
-                })
-                .await
-                .unwrap()
-            });
-            r.smtp_source_into_sink = Some(rate(messages, t));
-            rt.block_on(ours.shutdown());
-        }
-        return r;
+}
+
+impl Load {
+    /// Microseconds per message.
+    fn per_msg(&self, d: Duration) -> Option<f64> {
+        Some(d.as_secs_f64() * 1e6 / self.messages as f64)
     }
-    if let (Some(source), Some(sink_tool)) = tools {
-        // 1. Postfix to Postfix.
-        let port = free_port();
-        let mut sink = start_smtp_sink(sink_tool, port);
-        let (_, children0) = proc_cpu("self");
-        let t = smtp_source(source, SocketAddr::from(([127, 0, 0, 1], port)), sessions, messages, payload);
-        let (_, children1) = proc_cpu("self");
-        r.postfix = Some(rate(messages, t));
-        r.cpu[0] = per_msg(children1 - children0);
-        r.cpu[1] = per_msg(proc_cpu(&sink.id().to_string()).0);
-        let _ = sink.kill();
-        let _ = sink.wait();
-        // 2. The slammer into smtp-sink.
-        let port = free_port();
-        let mut sink = start_smtp_sink(sink_tool, port);
-        let target = format!("127.0.0.1:{port}").parse().unwrap();
-        let (mine0, _) = proc_cpu("self");
-        let (t, accepted, transcripts) = rt.block_on(run_slammer(target, sessions, messages, payload));
-        r.cpu[2] = per_msg(proc_cpu("self").0 - mine0);
-        assert_eq!(transcripts, messages, "one transcript per session");
-        r.slammer_into_smtp_sink = Some(rate(accepted as usize, t));
-        let _ = sink.kill();
-        let _ = sink.wait();
-        // 3. smtp-source into the relaylab sink.
-        let ours = rt.block_on(relaylab_sink());
-        // Drive the runtime while smtp-source runs (a current-thread runtime runs only inside block_on).
-        let (source, port) = (source.clone(), ours.addr().port());
-        let (mine0, _) = proc_cpu("self");
-        let t = rt.block_on(async move {
-            tokio::task::spawn_blocking(move || {
-                smtp_source(&source, SocketAddr::from(([127, 0, 0, 1], port)), sessions, messages, payload)
-            })
-            .await
-            .unwrap()
-        });
-        r.cpu[3] = per_msg(proc_cpu("self").0 - mine0);
-        assert_eq!(ours.message_count(), messages, "the sink recorded every message");
-        assert_eq!(ours.session_count(), messages, "the sink kept every transcript");
-        r.smtp_source_into_sink = Some(rate(messages, t));
-        rt.block_on(ours.shutdown());
-    }
-    // 4. relaylab to relaylab.
+}
+
+/// Run 1: smtp-source into smtp-sink. Rate, and CPU per message of each.
+fn postfix_to_postfix(source: &Path, sink_tool: &Path, load: Load) -> (f64, Option<f64>, Option<f64>) {
+    let port = free_port();
+    let mut sink = start_smtp_sink(sink_tool, port);
+    let (_, children0) = proc_cpu("self");
+    let t = smtp_source(source, SocketAddr::from(([127, 0, 0, 1], port)), load.sessions, load.messages, load.payload);
+    let (_, children1) = proc_cpu("self");
+    let sink_cpu = load.per_msg(proc_cpu(&sink.id().to_string()).0);
+    let _ = sink.kill();
+    let _ = sink.wait();
+    (rate(load.messages, t), load.per_msg(children1 - children0), sink_cpu)
+}
+
+/// Run 2: the slammer into smtp-sink. Rate and the slammer's CPU per message.
+fn slammer_to_postfix(rt: &tokio::runtime::Runtime, sink_tool: &Path, load: Load) -> (f64, Option<f64>) {
+    let port = free_port();
+    let mut sink = start_smtp_sink(sink_tool, port);
+    let target = format!("127.0.0.1:{port}").parse().unwrap();
+    let (mine0, _) = proc_cpu("self");
+    let (t, accepted, transcripts) = rt.block_on(run_slammer(target, load.sessions, load.messages, load.payload));
+    let cpu = load.per_msg(proc_cpu("self").0 - mine0);
+    assert_eq!(transcripts, load.messages, "one transcript per session");
+    let _ = sink.kill();
+    let _ = sink.wait();
+    (rate(accepted as usize, t), cpu)
+}
+
+/// Run 3: smtp-source into the relaylab sink. Rate and the sink's CPU per message.
+fn postfix_to_sink(rt: &tokio::runtime::Runtime, source: &Path, load: Load) -> (f64, Option<f64>) {
     let ours = rt.block_on(relaylab_sink());
-    let (t, accepted, transcripts) = rt.block_on(run_slammer(ours.addr(), sessions, messages, payload));
-    assert_eq!(ours.message_count(), messages);
-    r.kept = format!("{} messages, {} + {} transcripts", ours.message_count(), transcripts, ours.session_count());
-    r.relaylab = rate(accepted as usize, t);
+    // Drive the runtime while smtp-source runs (a current-thread runtime runs only inside block_on).
+    let (source, port) = (source.to_path_buf(), ours.addr().port());
+    let (mine0, _) = proc_cpu("self");
+    let t = rt.block_on(async move {
+        tokio::task::spawn_blocking(move || {
+            smtp_source(&source, SocketAddr::from(([127, 0, 0, 1], port)), load.sessions, load.messages, load.payload)
+        })
+        .await
+        .unwrap()
+    });
+    let cpu = load.per_msg(proc_cpu("self").0 - mine0);
+    assert_eq!(ours.message_count(), load.messages, "the sink recorded every message");
+    assert_eq!(ours.session_count(), load.messages, "the sink kept every transcript");
     rt.block_on(ours.shutdown());
+    (rate(load.messages, t), cpu)
+}
+
+/// Run 4: the slammer into the relaylab sink. Rate, and what both kept.
+fn relaylab_to_sink(rt: &tokio::runtime::Runtime, load: Load) -> (f64, String) {
+    let ours = rt.block_on(relaylab_sink());
+    let (t, accepted, transcripts) = rt.block_on(run_slammer(ours.addr(), load.sessions, load.messages, load.payload));
+    assert_eq!(ours.message_count(), load.messages);
+    let kept = format!("{} messages, {} + {} transcripts", ours.message_count(), transcripts, ours.session_count());
+    rt.block_on(ours.shutdown());
+    (rate(accepted as usize, t), kept)
+}
+
+/// One round. Each comparison's two runs are adjacent, and their order flips
+/// from one round to the next (odd rounds run the relaylab side first, even
+/// ones the Postfix side), so a machine getting busier or quieter during the
+/// benchmark does not favour either side.
+fn round(
+    rt: &tokio::runtime::Runtime,
+    tools: &(Option<PathBuf>, Option<PathBuf>),
+    load: Load,
+    only: Only,
+    index: usize,
+) -> Round {
+    let mut r = Round::default();
+    let flip = index % 2 == 0;
+    match (only, tools) {
+        (Only::Sink, (Some(source), _)) => {
+            let (rate, cpu) = postfix_to_sink(rt, source, load);
+            (r.smtp_source_into_sink, r.cpu[3]) = (Some(rate), cpu);
+        }
+        (Only::Sinks, (Some(source), Some(sink_tool))) => {
+            for relaylab_side in [flip, !flip] {
+                if relaylab_side {
+                    let (rate, cpu) = postfix_to_sink(rt, source, load);
+                    (r.smtp_source_into_sink, r.cpu[3]) = (Some(rate), cpu);
+                } else {
+                    let (rate, src, snk) = postfix_to_postfix(source, sink_tool, load);
+                    (r.postfix, r.cpu[0], r.cpu[1]) = (Some(rate), src, snk);
+                }
+            }
+        }
+        (Only::All, (Some(source), Some(sink_tool))) => {
+            // Flipped: sink, Postfix, slammer; else slammer, Postfix, sink.
+            for run in if flip { [3, 1, 2] } else { [2, 1, 3] } {
+                match run {
+                    1 => {
+                        let (rate, src, snk) = postfix_to_postfix(source, sink_tool, load);
+                        (r.postfix, r.cpu[0], r.cpu[1]) = (Some(rate), src, snk);
+                    }
+                    2 => {
+                        let (rate, cpu) = slammer_to_postfix(rt, sink_tool, load);
+                        (r.slammer_into_smtp_sink, r.cpu[2]) = (Some(rate), cpu);
+                    }
+                    _ => {
+                        let (rate, cpu) = postfix_to_sink(rt, source, load);
+                        (r.smtp_source_into_sink, r.cpu[3]) = (Some(rate), cpu);
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+    if only == Only::All {
+        let (rate, kept) = relaylab_to_sink(rt, load);
+        (r.relaylab, r.kept) = (Some(rate), kept);
+    }
     r
 }
 
@@ -215,9 +272,18 @@ fn wait_for_quiet() {
     }
 }
 
+/// The median (of an even count, the mean of the middle two); NaN when empty.
 fn median(mut v: Vec<f64>) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
     v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
+    let n = v.len();
+    if n % 2 == 0 {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    } else {
+        v[n / 2]
+    }
 }
 
 fn main() {
@@ -229,9 +295,15 @@ fn main() {
     let messages = env_usize("RELAYLAB_BENCH_MESSAGES", 20_000);
     let sessions = env_usize("RELAYLAB_BENCH_SESSIONS", 20);
     let payload = env_usize("RELAYLAB_BENCH_SIZE", 2048);
-    let rounds = env_usize("RELAYLAB_BENCH_ROUNDS", 3).max(1);
+    let rounds = env_usize("RELAYLAB_BENCH_ROUNDS", 4).max(1);
     let messages = messages / sessions * sessions;
     let threads = env_usize("RELAYLAB_BENCH_THREADS", 2);
+    let only = match std::env::var("RELAYLAB_BENCH_ONLY").as_deref() {
+        Ok("sink") => Only::Sink,
+        Ok("sinks") => Only::Sinks,
+        _ => Only::All,
+    };
+    let load = Load { messages, sessions, payload };
     let rt = if threads <= 1 {
         tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
     } else {
@@ -249,9 +321,9 @@ fn main() {
         println!("==============================================================================\n");
     }
     let results: Vec<Round> = (0..rounds)
-        .map(|_| {
+        .map(|i| {
             wait_for_quiet();
-            round(&rt, &tools, messages, sessions, payload)
+            round(&rt, &tools, load, only, i)
         })
         .collect();
     let col = |f: &dyn Fn(&Round) -> Option<f64>| -> Option<(f64, Vec<f64>)> {
@@ -267,32 +339,44 @@ fn main() {
     let postfix = col(&|r| r.postfix);
     let slammer = col(&|r| r.slammer_into_smtp_sink);
     let sink = col(&|r| r.smtp_source_into_sink);
-    let ours = col(&|r| Some(r.relaylab));
+    let ours = col(&|r| r.relaylab);
     show("smtp-source -> smtp-sink (Postfix; keeps nothing)", &postfix);
     show("relaylab slammer -> smtp-sink (slammer keeps every transcript)", &slammer);
     show("smtp-source -> relaylab MX sink (sink keeps every message and transcript)", &sink);
     show(&format!("relaylab slammer -> relaylab MX sink ({})", results[0].kept), &ours);
-    if postfix.is_some() {
-        // Ratios within each round (its runs are adjacent in time), then their median.
-        let ratio = |f: &dyn Fn(&Round) -> Option<f64>| {
-            median(results.iter().filter_map(|r| Some(f(r)? / r.postfix?)).collect())
-        };
-        let (s, k) = (ratio(&|r| r.slammer_into_smtp_sink), ratio(&|r| r.smtp_source_into_sink));
-        let verdict = |x: f64| if x >= 1.0 { "at least as fast as Postfix" } else { "SLOWER than Postfix" };
-        println!();
-        println!("slammer / smtp-source (both into smtp-sink):         {s:.2}x  {}", verdict(s));
-        println!("relaylab sink / smtp-sink (both fed by smtp-source): {k:.2}x  {}", verdict(k));
-        println!("(median of the per-round ratios)");
-        let cpu = |i: usize| median(results.iter().filter_map(|r| r.cpu[i]).collect());
-        let (src, snk, slm, ours) = (cpu(0), cpu(1), cpu(2), cpu(3));
-        println!();
+    let cpu = |i: usize| median(results.iter().filter_map(|r| r.cpu[i]).collect());
+    if postfix.is_none() {
+        if sink.is_some() {
+            println!("\nCPU time per message of the relaylab MX sink: {:.1} us", cpu(3));
+        }
+        return;
+    }
+    // Ratios within each round (its runs are adjacent in time), then their median.
+    let ratio = |f: &dyn Fn(&Round) -> Option<f64>| {
+        let each: Vec<f64> = results.iter().filter_map(|r| Some(f(r)? / r.postfix?)).collect();
+        let shown: Vec<String> = each.iter().map(|x| format!("{x:.2}")).collect();
+        (median(each), shown.join(", "))
+    };
+    let verdict = |x: f64| if x >= 1.0 { "at least as fast as Postfix" } else { "SLOWER than Postfix" };
+    println!();
+    if slammer.is_some() {
+        let (s, each) = ratio(&|r| r.slammer_into_smtp_sink);
+        println!("slammer / smtp-source (both into smtp-sink):         {s:.2}x  {}   (rounds: {each})", verdict(s));
+    }
+    let (k, each) = ratio(&|r| r.smtp_source_into_sink);
+    println!("relaylab sink / smtp-sink (both fed by smtp-source): {k:.2}x  {}   (rounds: {each})", verdict(k));
+    println!("(median of the per-round ratios)");
+    let (src, snk, slm, ours) = (cpu(0), cpu(1), cpu(2), cpu(3));
+    println!();
+    println!("CPU time per message (user + system, the tool's own process; not disturbed by other work on the machine):");
+    if slammer.is_some() {
         println!(
-            "CPU time per message (user + system, the tool's own process; not disturbed by other work on the machine):"
-        );
-        println!("  smtp-source {src:6.1} us   relaylab slammer {slm:6.1} us   -> slammer uses {:.2}x the CPU of smtp-source", slm / src);
-        println!(
-            "  smtp-sink   {snk:6.1} us   relaylab MX sink {ours:6.1} us   -> sink uses {:.2}x the CPU of smtp-sink",
-            ours / snk
+            "  smtp-source {src:6.1} us   relaylab slammer {slm:6.1} us   -> slammer uses {:.2}x the CPU of smtp-source",
+            slm / src
         );
     }
+    println!(
+        "  smtp-sink   {snk:6.1} us   relaylab MX sink {ours:6.1} us   -> sink uses {:.2}x the CPU of smtp-sink",
+        ours / snk
+    );
 }

@@ -2,11 +2,18 @@
 //! on a schedule, as greylisting expects real MTAs to (spec §9.5).
 //!
 //! RFC 5321 4.5.4.1 asks for retries no sooner than 30 minutes apart and
-//! giving up after 4–5 days; a lab declares its own short schedule
-//! (`retry: [1s, 2s, 4s]`, `give_up_after: 10s`). The intervals are waits
-//! after the end of the previous attempt; when they run out the last one
-//! repeats, until the next attempt would start later than `give_up_after`
-//! after the first.
+//! giving up after 4–5 days; a lab can declare that schedule as it is
+//! (`retry: [30m, 1h, 2h]`, `give_up_after: 4d`) or a short one. The
+//! intervals are waits after the end of the previous attempt; when they run
+//! out the last one repeats, until the next attempt would start later than
+//! `give_up_after` after the first.
+//!
+//! Between attempts the sender sleeps on the lab clock, and only then: with
+//! [`RetryingSender::run_tracked`] it counts itself busy on an [`Activity`]
+//! from its start to its end except while asleep, and holds the clock's
+//! [`Wake`](lab_core::clock::Wake) until it is busy again, so a lab on the
+//! virtual clock can jump straight to its next retry (and to anything else
+//! due before it) without ever jumping in the middle of an attempt.
 //!
 //! Two habits of real senders that greylists must cope with:
 //! - a **server farm**: each attempt may leave from another address of the
@@ -20,7 +27,8 @@
 
 use crate::outbound::{self, Delivery, Submission};
 use crate::timing::LabTime;
-use lab_core::{Reply, Transcript};
+use lab_core::{Activity, BusyGuard, Reply, Transcript};
+use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
@@ -136,6 +144,22 @@ impl RetryingSender {
     /// Try until delivered, bounced or out of schedule. Every wait is bounded
     /// by the schedule; every attempt by the timeout.
     pub async fn run(&self) -> RetryRecord {
+        self.run_tracked(&Activity::default()).await
+    }
+
+    /// [`run`](Self::run), busy on `activity` from this call (not from the
+    /// first poll) until the end, except while asleep between attempts: the
+    /// retry timer is registered before the sender goes idle, and on waking
+    /// it is busy again before it lets go of the clock's `Wake`. Whoever
+    /// moves a virtual clock may jump whenever `activity` is idle and the
+    /// clock has nobody waking.
+    pub fn run_tracked(&self, activity: &Activity) -> impl Future<Output = RetryRecord> + '_ {
+        let busy = activity.busy();
+        let activity = activity.clone();
+        async move { self.attempts(activity, busy).await }
+    }
+
+    async fn attempts(&self, activity: Activity, mut busy: BusyGuard) -> RetryRecord {
         let first = self.time.now();
         let mut attempts = Vec::new();
         let mut n = 1;
@@ -176,7 +200,15 @@ impl RetryingSender {
             if self.time.since(first) + wait > self.policy.give_up_after {
                 return RetryRecord { attempts, fate: Fate::GaveUp };
             }
-            self.time.sleep(wait).await;
+            // The timer is in place before the sender goes idle, and it is
+            // busy again before it lets go of the wake.
+            let wait = chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX);
+            let deadline = self.time.now().checked_add_signed(wait).unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC);
+            let sleep = self.time.clock().sleep_until_woken(deadline);
+            drop(busy);
+            let wake = sleep.await;
+            busy = activity.busy();
+            drop(wake);
             n += 1;
         }
     }

@@ -111,6 +111,73 @@ async fn an_mta_stops_at_a_5xx() {
     sink.shutdown().await;
 }
 
+/// A greylisting sink on `clock` that sees 127.77.0.x as the lab's 203.0.113.x.
+async fn greylisting_on(delay: Duration, clock: lab_core::SharedClock) -> mock_hosts::MxSink {
+    let mut addresses = AddressMap::identity();
+    addresses.insert(IpAddr::from([203, 0, 113, 10]), IpAddr::from([127, 77, 0, 10]));
+    let g = Greylist::new(delay);
+    let config = SinkConfig { addresses, ..SinkConfig::with_behaviour("mx.example", SinkBehaviour::greylisting(g)) };
+    mock_hosts::MxSink::start("127.77.0.1:0".parse().unwrap(), config, clock).await.unwrap()
+}
+
+#[tokio::test]
+async fn an_mta_is_idle_only_while_its_retry_timer_is_set_so_a_virtual_clock_can_jump_to_it() {
+    let start = chrono::DateTime::parse_from_rfc3339("2006-01-05T06:28:00Z").unwrap().to_utc();
+    let clock = lab_core::VirtualClock::flowing(start);
+    let sink = greylisting_on(Duration::from_secs(25 * 60), clock.clone()).await;
+    let mut m = mta(sink.addr(), vec![ip("127.77.0.10")], &[], 0);
+    // RFC 5321 4.5.4.1: 30 minutes, then backing off; a day at most here.
+    m.policy = RetryPolicy {
+        intervals: [30, 60, 120].iter().map(|min| Duration::from_secs(min * 60)).collect(),
+        give_up_after: Duration::from_secs(24 * 3600),
+    };
+    m.mail_from = "list-bounces-{n}@lists.example".into();
+    m.time = LabTime::new(clock.clone(), start);
+
+    // Busy from the call on, before anything polled it.
+    let activity = lab_core::Activity::default();
+    let early = m.run_tracked(&activity);
+    assert_eq!(activity.in_flight(), 1);
+    drop(early);
+    assert_eq!(activity.in_flight(), 0);
+
+    // A driver as the lab's: jump only when the sender is idle and nobody is waking.
+    let wall = std::time::Instant::now();
+    let run = tokio::spawn({
+        let (m, activity) = (m.clone(), activity.clone());
+        async move { m.run_tracked(&activity).await }
+    });
+    let mut jumps = Vec::new();
+    while !run.is_finished() {
+        assert!(wall.elapsed() < T, "the sender did not finish: jumps so far {jumps:?}");
+        if activity.in_flight() > 0 || clock.waking() > 0 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            continue;
+        }
+        // Idle means asleep on a retry timer, never between timers.
+        match clock.advance_to_next(start + chrono::Duration::days(2)) {
+            Some(t) => jumps.push(t - start),
+            None => tokio::time::sleep(Duration::from_millis(1)).await,
+        }
+    }
+    let rec = run.await.unwrap();
+    assert!(wall.elapsed() < Duration::from_secs(3), "a day of retries took {:?} of wall time", wall.elapsed());
+    // A new sender each time: a new triplet each time, never through. Attempts at
+    // 0, 30m, 1h30, 3h30, then every 2 hours up to 23h30.
+    assert_eq!(rec.fate, Fate::GaveUp);
+    let at: Vec<u64> = rec.attempts.iter().map(|a| a.at.as_secs() / 60).collect();
+    let want: Vec<u64> = [0, 30, 90].into_iter().chain((210..=1410).step_by(120)).collect();
+    assert_eq!(at, want);
+    assert!(rec.attempts.iter().all(|a| a.outcome == Delivery::TempFailed));
+    // Each attempt started within a moment of its timer (wall-speed flow only).
+    for (a, w) in rec.attempts.iter().zip(&want) {
+        assert!(a.at - Duration::from_secs(w * 60) < Duration::from_secs(1), "{:?}", a.at);
+    }
+    assert_eq!(jumps.len(), want.len() - 1, "one jump per retry: {jumps:?}");
+    assert_eq!(sink.session_count(), want.len());
+    sink.shutdown().await;
+}
+
 fn slam(target: SocketAddr, connections: usize, messages: usize) -> Slam {
     Slam {
         target,

@@ -1,6 +1,6 @@
 //! The human summary printed at the end of `relaylab run`.
 
-use crate::{RunReport, Verdict};
+use crate::RunReport;
 
 /// One line per lab, failure details for the ones that did not pass, and a
 /// closing count line (`N passed, N failed, N skipped`) that CI log readers
@@ -9,7 +9,7 @@ pub fn summary(run: &RunReport) -> String {
     let mut out = String::new();
     for lab in &run.labs {
         out.push_str(&format!("{:5} {} ({} ms)\n", lab.verdict.word(), lab.name, lab.duration_ms));
-        if lab.verdict != Verdict::Passed {
+        if lab.has_details() {
             out.push_str(&format!("      {}\n", lab.file));
             out.push_str(&lab.render_failures());
         }
@@ -26,7 +26,7 @@ pub fn summary(run: &RunReport) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Failure, LabReport};
+    use crate::{Failure, LabReport, Verdict};
 
     #[test]
     fn failures_show_expected_and_actual() {

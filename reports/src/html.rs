@@ -40,6 +40,7 @@ section.lab{background:#fff;border:1px solid #e3e6eb;border-radius:6px;margin:14
 section.lab h2{font-size:16px;margin:6px 0}
 .about{color:#55606e;margin:2px 0 8px}
 .miss{border-left:4px solid #c62828;background:#fff5f5;padding:6px 10px;margin:6px 0}
+.note{border-left:4px solid #f9a825;background:#fffbea;padding:6px 10px;margin:6px 0}
 .miss pre{margin:4px 0}
 pre{font:12px/1.4 ui-monospace,Menlo,Consolas,monospace;white-space:pre-wrap;word-break:break-all;margin:0}
 details{margin:6px 0}
@@ -127,6 +128,32 @@ fn lab_section(h: &mut String, i: usize, lab: &LabReport) {
         }
         h.push_str("</div>");
     }
+    for d in &lab.differences {
+        let kind = if d.kind == crate::DifferenceKind::Bug { "known bug" } else { "documented difference" };
+        let _ = write!(
+            h,
+            "<div class=\"note\"><b>{kind}: {}</b> — {}<pre>expected: {}\nactual:   {}</pre></div>",
+            esc(&d.failure.what),
+            esc(&d.why),
+            esc(&d.failure.expected),
+            esc(&d.failure.actual)
+        );
+    }
+    if !lab.wording.is_empty() || !lab.not_compared.is_empty() {
+        let _ = write!(
+            h,
+            "<details class=\"note\"><summary>wording differences ({}) and checks not compared ({})</summary><pre>",
+            lab.wording.len(),
+            lab.not_compared.len()
+        );
+        for w in &lab.wording {
+            let _ = writeln!(h, "{}\n  expected: {}\n  actual:   {}", esc(&w.what), esc(&w.expected), esc(&w.actual));
+        }
+        for n in &lab.not_compared {
+            let _ = writeln!(h, "not compared: {}", esc(n));
+        }
+        h.push_str("</pre></details>");
+    }
     let obs = &lab.observations;
     let open = if lab.verdict == Verdict::Passed { "" } else { " open" };
     let _ = write!(h, "<details{open}><summary>SMTP sessions ({})</summary>", obs.sessions.len());
@@ -166,7 +193,12 @@ fn lab_section(h: &mut String, i: usize, lab: &LabReport) {
     }
     h.push_str("</table></details>");
     if !obs.queue.is_empty() {
-        let _ = write!(h, "<details open><summary>left in the relay's queue ({})</summary><pre>{}</pre></details>", obs.queue.len(), esc(&obs.queue.join("\n")));
+        let _ = write!(
+            h,
+            "<details open><summary>left in the relay's queue ({})</summary><pre>{}</pre></details>",
+            obs.queue.len(),
+            esc(&obs.queue.join("\n"))
+        );
     }
     if let Some(q) = &obs.queue_history {
         crate::html_queue::section(h, q, &esc);
@@ -185,7 +217,10 @@ fn actors(h: &mut String, actors: &[crate::model::ActorReport]) {
     for a in actors {
         let outcomes: Vec<String> = a.outcomes.iter().map(|(k, v)| format!("{k} {v}")).collect();
         let rate = a.messages_per_sec.map(|r| format!("{r:.1}")).unwrap_or_default();
-        let lat = a.latency_ms.map(|l| format!("{:.1} / {:.1} / {:.1} / {:.1}", l.p50, l.p90, l.p99, l.max)).unwrap_or_default();
+        let lat = a
+            .latency_ms
+            .map(|l| format!("{:.1} / {:.1} / {:.1} / {:.1}", l.p50, l.p90, l.p99, l.max))
+            .unwrap_or_default();
         let _ = write!(
             h,
             "<tr><td>{} ({})</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
@@ -255,7 +290,12 @@ mod tests {
         rec.server("550 5.7.1 <victim@elsewhere.example>... Relaying denied");
         let mut lab = LabReport::new("open-relay/denied", "scenarios/open-relay/denied.yaml");
         lab.verdict = Verdict::Failed;
-        lab.failures.push(Failure { what: "rcpt".into(), expected: "250".into(), actual: "550 <x>".into(), context: None });
+        lab.failures.push(Failure {
+            what: "rcpt".into(),
+            expected: "250".into(),
+            actual: "550 <x>".into(),
+            context: None,
+        });
         lab.observations.sessions.push(rec.snapshot());
         lab.observations.relay_log.push("x: ruleset=check_rcpt, arg1=<victim@elsewhere.example>".into());
         lab.observations.delivered.push(DeliveredMessage {
@@ -270,7 +310,9 @@ mod tests {
         let html = to_string(&run);
         assert!(html.contains("<div class=\"lane\">spammer</div><div class=\"lane\">relay</div>"), "{html}");
         assert!(html.contains("<div class=\"c\"><pre>RCPT TO:&lt;victim@elsewhere.example&gt;</pre></div>"));
-        assert!(html.contains("<div class=\"s neg\"><pre>550 5.7.1 &lt;victim@elsewhere.example&gt;... Relaying denied"));
+        assert!(
+            html.contains("<div class=\"s neg\"><pre>550 5.7.1 &lt;victim@elsewhere.example&gt;... Relaying denied")
+        );
         assert!(html.contains("Subject: &lt;script&gt;alert(1)&lt;/script&gt;"));
         assert!(!html.contains("<script>"), "no script, no network");
         assert!(!html.contains("http://") && !html.contains("https://"), "self-contained");

@@ -118,7 +118,9 @@ pub(crate) fn section(h: &mut String, q: &QueueObservations, esc: &dyn Fn(&str) 
     );
     h.push_str("<p class=\"about\">queue depth over lab time</p>");
     chart(h, q);
-    h.push_str("<p class=\"about\">delivery latency by arrival time (blue: delivered, red: returned to the sender)</p>");
+    h.push_str(
+        "<p class=\"about\">delivery latency by arrival time (blue: delivered, red: returned to the sender)</p>",
+    );
     latency_chart(h, q);
     h.push_str("<table class=\"dns\"><tr><td><b>qid</b></td><td><b>kind</b></td><td><b>sender → recipients</b></td><td><b>attempts</b></td><td><b>fate</b></td><td><b>last</b></td></tr>");
     for m in &q.messages {

@@ -17,14 +17,14 @@ pub fn to_string(run: &RunReport) -> Result<String, ReportError> {
         let status = match lab.verdict {
             Verdict::Passed => TestCaseStatus::success(),
             Verdict::Failed | Verdict::Error => {
-                let kind =
-                    if lab.verdict == Verdict::Failed { NonSuccessKind::Failure } else { NonSuccessKind::Error };
+                let kind = if lab.verdict == Verdict::Failed { NonSuccessKind::Failure } else { NonSuccessKind::Error };
                 let mut s = TestCaseStatus::non_success(kind);
                 let first = lab
                     .failures
                     .first()
                     .map(|f| format!("{}: expected {}, got {}", f.what, f.expected, f.actual))
                     .or_else(|| lab.error.clone())
+                    .or_else(|| lab.differences.first().map(|d| format!("known bug: {} — {}", d.failure.what, d.why)))
                     .unwrap_or_default();
                 s.set_message(first);
                 s.set_description(lab.render_failures());
@@ -42,6 +42,9 @@ pub fn to_string(run: &RunReport) -> Result<String, ReportError> {
         if lab.verdict != Verdict::Passed {
             let sessions: Vec<String> = lab.observations.sessions.iter().map(|t| t.render()).collect();
             case.set_system_out(sessions.join("\n"));
+        } else if lab.has_details() {
+            // A pass on a real MTA: its wording and documented differences.
+            case.set_system_out(lab.render_failures());
         }
         suite.add_test_case(case);
     }
@@ -67,7 +70,12 @@ mod tests {
         ok.verdict = Verdict::Passed;
         let mut bad = LabReport::new("b", "b.yaml");
         bad.verdict = Verdict::Failed;
-        bad.failures.push(Failure { what: "rcpt".into(), expected: "550".into(), actual: "250 ok".into(), context: None });
+        bad.failures.push(Failure {
+            what: "rcpt".into(),
+            expected: "550".into(),
+            actual: "250 ok".into(),
+            context: None,
+        });
         let mut skip = LabReport::new("c", "c.yaml");
         skip.verdict = Verdict::Skipped;
         skip.error = Some("needs root".into());

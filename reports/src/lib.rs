@@ -33,8 +33,8 @@ pub mod matrix;
 pub mod model;
 
 pub use model::{
-    DeliveredMessage, DnsQuery, DsnSent, Failure, LabReport, Observations, QueueAttempt, QueueDepth, QueueObservations,
-    QueuedMessageHistory, RunReport, Verdict,
+    DeliveredMessage, Difference, DifferenceKind, DnsQuery, DsnSent, Failure, LabReport, Observations, QueueAttempt,
+    QueueDepth, QueueObservations, QueuedMessageHistory, RunReport, Verdict,
 };
 
 use std::path::{Path, PathBuf};

@@ -4,7 +4,7 @@
 //! no root, MTA not installed) or `error` (the lab could not be set up).
 //! Written as `matrix.md` and `matrix.json`, and as a console table.
 
-use crate::{LabReport, ReportError, Verdict};
+use crate::{DifferenceKind, LabReport, ReportError, Verdict};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
@@ -12,10 +12,16 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CellStatus {
-    /// Every expectation was met.
+    /// Every expectation was met as written.
     Pass,
-    /// An expectation was missed.
+    /// The behaviour was met; some replies are worded differently (same class).
+    Wording,
+    /// Misses that the scenario documents as legitimate differences of this MTA.
+    Differs,
+    /// An expectation was missed, unexplained.
     Fail,
+    /// Misses that the scenario documents as a known bug.
+    Bug,
     /// The scenario does not apply to this relay.
     NotApplicable,
     /// The relay cannot run on this machine.
@@ -29,13 +35,28 @@ impl CellStatus {
     pub fn word(self) -> &'static str {
         match self {
             CellStatus::Pass => "pass",
+            CellStatus::Wording => "wording",
+            CellStatus::Differs => "differs",
             CellStatus::Fail => "fail",
+            CellStatus::Bug => "bug",
             CellStatus::NotApplicable => "n/a",
             CellStatus::Skipped => "skipped",
             CellStatus::Error => "error",
         }
     }
 }
+
+/// What each cell word means, for the tables' readers.
+pub const LEGEND: &[(&str, &str)] = &[
+    ("pass", "every expectation met as written"),
+    ("wording", "same behaviour (reply classes, deliveries, events); some replies worded differently"),
+    ("differs", "differs from the builtin relay where the scenario documents a legitimate MTA difference"),
+    ("fail", "an expectation missed, not explained: a bug to look at"),
+    ("bug", "misses the scenario documents as a known bug"),
+    ("n/a", "the scenario does not apply to this relay (reason given)"),
+    ("skipped", "the relay cannot run on this machine (no root, MTA not installed)"),
+    ("error", "the lab could not be set up"),
+];
 
 /// One scenario on one relay.
 #[derive(Debug, Clone, Serialize)]
@@ -44,26 +65,44 @@ pub struct Cell {
     pub relay: String,
     /// Its state.
     pub status: CellStatus,
-    /// Fail: the first differing observation; n/a, skipped, error: the reason.
+    /// Fail: the first differing observation; wording, differs, bug: the
+    /// first difference; n/a, skipped, error: the reason.
     pub detail: Option<String>,
+    /// Every documented difference in this cell: `kind: expectation — why`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub differences: Vec<String>,
 }
 
 /// Reports that mean "not applicable" carry this prefix in their `error`.
 pub const NOT_APPLICABLE_PREFIX: &str = "not applicable: ";
 
+fn miss(f: &crate::Failure) -> String {
+    format!("{}: expected {}, got {}", f.what, f.expected, f.actual)
+}
+
 impl Cell {
     /// The cell for one lab report on `relay`.
     pub fn from_report(relay: &str, r: &LabReport) -> Cell {
+        let differences: Vec<String> = r
+            .differences
+            .iter()
+            .map(|d| {
+                let kind = match d.kind {
+                    DifferenceKind::Legitimate => "legitimate",
+                    DifferenceKind::Bug => "bug",
+                };
+                format!("{kind}: {} — {}", d.failure.what, d.why)
+            })
+            .collect();
+        let bug = r.differences.iter().find(|d| d.kind == DifferenceKind::Bug);
         let (status, detail) = match r.verdict {
+            Verdict::Passed if !r.differences.is_empty() => (CellStatus::Differs, differences.first().cloned()),
+            Verdict::Passed if !r.wording.is_empty() => (CellStatus::Wording, r.wording.first().map(miss)),
             Verdict::Passed => (CellStatus::Pass, None),
-            Verdict::Failed => {
-                let first = r
-                    .failures
-                    .first()
-                    .map(|f| format!("{}: expected {}, got {}", f.what, f.expected, f.actual))
-                    .or_else(|| r.error.clone());
-                (CellStatus::Fail, first)
+            Verdict::Failed if r.failures.is_empty() && r.error.is_none() && bug.is_some() => {
+                (CellStatus::Bug, bug.map(|d| format!("{} — {}", d.why, miss(&d.failure))))
             }
+            Verdict::Failed => (CellStatus::Fail, r.failures.first().map(miss).or_else(|| r.error.clone())),
             Verdict::Error => (CellStatus::Error, r.error.clone()),
             Verdict::Skipped => match r.error.as_deref() {
                 Some(e) if e.starts_with(NOT_APPLICABLE_PREFIX) => {
@@ -72,7 +111,7 @@ impl Cell {
                 other => (CellStatus::Skipped, Some(other.unwrap_or("skipped").to_string())),
             },
         };
-        Cell { relay: relay.to_string(), status, detail }
+        Cell { relay: relay.to_string(), status, detail, differences }
     }
 }
 
@@ -92,16 +131,32 @@ pub struct MatrixRow {
 pub struct ColumnCounts {
     /// The relay.
     pub relay: String,
-    /// Cells that passed.
+    /// Cells that passed as written.
     pub pass: usize,
-    /// Cells that failed.
+    /// Cells with the same behaviour, other wording.
+    pub wording: usize,
+    /// Cells with documented legitimate differences.
+    pub differs: usize,
+    /// Cells that failed, unexplained.
     pub fail: usize,
+    /// Cells with documented known bugs.
+    pub bug: usize,
     /// Cells not applicable.
     pub not_applicable: usize,
     /// Cells skipped.
     pub skipped: usize,
     /// Cells in error.
     pub error: usize,
+}
+
+impl ColumnCounts {
+    /// `12 pass, 3 wording, ...` in the legend's order.
+    pub fn line(&self) -> String {
+        format!(
+            "{} pass, {} wording, {} differs, {} fail, {} bug, {} n/a, {} skipped, {} error",
+            self.pass, self.wording, self.differs, self.fail, self.bug, self.not_applicable, self.skipped, self.error
+        )
+    }
 }
 
 /// The whole matrix.
@@ -147,7 +202,10 @@ impl Matrix {
                 for cell in self.rows.iter().flat_map(|r| r.cells.iter()).filter(|x| &x.relay == relay) {
                     match cell.status {
                         CellStatus::Pass => c.pass += 1,
+                        CellStatus::Wording => c.wording += 1,
+                        CellStatus::Differs => c.differs += 1,
                         CellStatus::Fail => c.fail += 1,
+                        CellStatus::Bug => c.bug += 1,
                         CellStatus::NotApplicable => c.not_applicable += 1,
                         CellStatus::Skipped => c.skipped += 1,
                         CellStatus::Error => c.error += 1,
@@ -205,10 +263,7 @@ pub fn console(m: &Matrix) -> String {
     }
     out.push('\n');
     for c in m.counts() {
-        out.push_str(&format!(
-            "matrix: {}: {} pass, {} fail, {} n/a, {} skipped, {} error\n",
-            c.relay, c.pass, c.fail, c.not_applicable, c.skipped, c.error
-        ));
+        out.push_str(&format!("matrix: {}: {}\n", c.relay, c.line()));
     }
     out
 }
@@ -230,11 +285,17 @@ pub fn to_markdown(m: &Matrix) -> String {
         }
         out.push('\n');
     }
-    out.push_str("\n## Counts\n\n| relay | pass | fail | n/a | skipped | error |\n|---|---|---|---|---|---|\n");
+    out.push_str("\n| word | meaning |\n|---|---|\n");
+    for (w, meaning) in LEGEND {
+        out.push_str(&format!("| {w} | {meaning} |\n"));
+    }
+    out.push_str(
+        "\n## Counts\n\n| relay | pass | wording | differs | fail | bug | n/a | skipped | error |\n|---|---|---|---|---|---|---|---|---|\n",
+    );
     for c in m.counts() {
         out.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} |\n",
-            c.relay, c.pass, c.fail, c.not_applicable, c.skipped, c.error
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            c.relay, c.pass, c.wording, c.differs, c.fail, c.bug, c.not_applicable, c.skipped, c.error
         ));
     }
     out.push_str("\n## Details\n\n");
@@ -243,6 +304,19 @@ pub fn to_markdown(m: &Matrix) -> String {
             let d = c.detail.as_deref().map(one_line).unwrap_or_default().replace('|', "\\|");
             out.push_str(&format!("- `{}` on **{}**: {} — {}\n", row.scenario, c.relay, c.status.word(), d));
         }
+    }
+    let documented: Vec<String> = m
+        .rows
+        .iter()
+        .flat_map(|row| {
+            row.cells.iter().flat_map(move |c| {
+                c.differences.iter().map(move |d| format!("- `{}` on **{}**: {}\n", row.scenario, c.relay, one_line(d)))
+            })
+        })
+        .collect();
+    if !documented.is_empty() {
+        out.push_str("\n## Documented differences\n\n");
+        out.push_str(&documented.concat());
     }
     out
 }
@@ -293,7 +367,48 @@ mod tests {
         assert_eq!(b.detail.as_deref(), Some("scenario declares relays: builtin"));
         let md = to_markdown(&m);
         assert!(md.contains("| `a` | pass | skipped |"), "{md}");
-        assert!(md.contains("| postfix | 0 | 0 | 1 | 1 | 0 |"), "{md}");
+        assert!(md.contains("| postfix | 0 | 0 | 0 | 0 | 0 | 1 | 1 | 0 |"), "{md}");
         assert!(to_json(&m).unwrap().contains("\"not_applicable\""));
+    }
+
+    fn failure(what: &str) -> crate::Failure {
+        crate::Failure { what: what.into(), expected: "550".into(), actual: "554".into(), context: None }
+    }
+
+    #[test]
+    fn wording_documented_differences_and_known_bugs_get_their_own_words() {
+        let mut wording = LabReport::new("w", "w.yaml");
+        wording.verdict = Verdict::Passed;
+        wording.wording.push(failure("steps[0]: rcpt[0] reply"));
+        let mut differs = LabReport::new("d", "d.yaml");
+        differs.verdict = Verdict::Passed;
+        differs.differences.push(crate::Difference {
+            failure: failure("steps[0]: helo reply"),
+            kind: DifferenceKind::Legitimate,
+            why: "Postfix does not echo the client".into(),
+        });
+        let mut bug = LabReport::new("b", "b.yaml");
+        bug.verdict = Verdict::Failed;
+        bug.differences.push(crate::Difference {
+            failure: failure("expect.events[0]"),
+            kind: DifferenceKind::Bug,
+            why: "filed".into(),
+        });
+        // A known bug beside an unexplained miss is a plain fail.
+        let mut both = bug.clone();
+        both.name = "f".into();
+        both.failures.push(failure("expect.delivered_count"));
+        let mut m = Matrix::new(vec![]);
+        m.add_column("postfix", &[wording, differs, bug, both]);
+        let status = |n: &str| m.cell(n, "postfix").unwrap().status;
+        assert_eq!(status("w"), CellStatus::Wording);
+        assert_eq!(status("d"), CellStatus::Differs);
+        assert_eq!(status("b"), CellStatus::Bug);
+        assert_eq!(status("f"), CellStatus::Fail);
+        assert!(m.cell("f", "postfix").unwrap().detail.as_deref().unwrap().starts_with("expect.delivered_count"));
+        let md = to_markdown(&m);
+        assert!(md.contains("## Documented differences"), "{md}");
+        assert!(md.contains("legitimate: steps[0]: helo reply — Postfix does not echo the client"), "{md}");
+        assert!(md.contains("| postfix | 0 | 1 | 1 | 1 | 1 | 0 | 0 | 0 |"), "{md}");
     }
 }

@@ -265,6 +265,37 @@ pub struct LabReport {
     /// The golden file `relaylab run --update` wrote for this lab, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub golden_written: Option<String>,
+    /// Behaviour comparison (real relays): replies of the expected class
+    /// whose code or text differ. Not failures.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub wording: Vec<Failure>,
+    /// Expectations not compared on this relay, and why.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub not_compared: Vec<String>,
+    /// Misses the scenario's `differences:` explain for this relay.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub differences: Vec<Difference>,
+}
+
+/// A miss that was looked at and explained.
+#[derive(Debug, Clone, Serialize)]
+pub struct Difference {
+    /// The miss.
+    pub failure: Failure,
+    /// Legitimate MTA difference, or a filed bug.
+    pub kind: DifferenceKind,
+    /// Why.
+    pub why: String,
+}
+
+/// How a known difference from the builtin relay is judged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DifferenceKind {
+    /// The MTA does it its own way on purpose: not a failure.
+    Legitimate,
+    /// A bug (in the MTA, its rendering, or relaylab), filed: still a failure.
+    Bug,
 }
 
 impl LabReport {
@@ -282,6 +313,9 @@ impl LabReport {
             error: None,
             observations: Observations::default(),
             golden_written: None,
+            wording: Vec::new(),
+            not_compared: Vec::new(),
+            differences: Vec::new(),
         }
     }
 
@@ -302,7 +336,27 @@ impl LabReport {
                 }
             }
         }
+        for d in &self.differences {
+            let mark = if d.kind == DifferenceKind::Bug { "✗ known bug" } else { "≠ documented difference" };
+            out.push_str(&format!("  {mark}: {} — {}\n", d.failure.what, d.why));
+            out.push_str(&format!("      expected: {}\n      actual:   {}\n", d.failure.expected, d.failure.actual));
+        }
+        for w in &self.wording {
+            out.push_str(&format!("  ~ wording: {}\n", w.what));
+            out.push_str(&format!("      expected: {}\n      actual:   {}\n", w.expected, w.actual));
+        }
+        for n in &self.not_compared {
+            out.push_str(&format!("  - not compared: {n}\n"));
+        }
         out
+    }
+
+    /// True when the console should show more than the verdict line.
+    pub fn has_details(&self) -> bool {
+        self.verdict != Verdict::Passed
+            || !self.differences.is_empty()
+            || !self.wording.is_empty()
+            || !self.not_compared.is_empty()
     }
 }
 

@@ -7,7 +7,9 @@ use reports::{Failure, LabReport, RunReport, Verdict};
 use std::process::Command;
 
 fn chromium() -> Option<&'static str> {
-    ["chromium", "chromium-browser", "google-chrome"].into_iter().find(|c| Command::new(c).arg("--version").output().is_ok_and(|o| o.status.success()))
+    ["chromium", "chromium-browser", "google-chrome"]
+        .into_iter()
+        .find(|c| Command::new(c).arg("--version").output().is_ok_and(|o| o.status.success()))
 }
 
 fn count_pixels(img: &[u8], channels: usize, rgb: [u8; 3], tolerance: u8) -> usize {

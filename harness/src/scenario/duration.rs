@@ -11,7 +11,9 @@ impl<'de> Deserialize<'de> for LabDuration {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
         humantime::parse_duration(s.trim()).map(LabDuration).map_err(|e| {
-            serde::de::Error::custom(format!("expected a duration such as \"500ms\", \"20s\", \"4h\" or \"5d\", found {s:?} ({e})"))
+            serde::de::Error::custom(format!(
+                "expected a duration such as \"500ms\", \"20s\", \"4h\" or \"5d\", found {s:?} ({e})"
+            ))
         })
     }
 }

@@ -55,11 +55,13 @@ pub fn load_file(path: &Path) -> Result<LoadedScenario, ScenarioError> {
 
 /// Parse and validate scenario text; `path` is used in error messages.
 pub fn load_str(path: &Path, text: &str) -> Result<LoadedScenario, ScenarioError> {
-    let scenario: Scenario = serde_yaml::from_str(text).map_err(|e| yaml_error(path, e))?;
-    validate(&scenario, text).map_err(|(needle, message)| {
+    let mut scenario: Scenario = serde_yaml::from_str(text).map_err(|e| yaml_error(path, e))?;
+    let located = |(needle, message): (String, String)| {
         let (line, column) = locate(text, &needle).map_or((None, None), |(l, c)| (Some(l), Some(c)));
         ScenarioError { path: path.to_path_buf(), line, column, message }
-    })?;
+    };
+    validate(&scenario, text).map_err(located)?;
+    read_native_files(&mut scenario, path).map_err(located)?;
     Ok(LoadedScenario { path: path.to_path_buf(), scenario })
 }
 
@@ -98,8 +100,57 @@ pub fn load_profile(path: &Path) -> Result<relay_under_test::RelayProfile, Scena
     Ok(profile)
 }
 
+/// Read each `native.<relay>.file` (relative to the scenario's directory) into `whole`.
+fn read_native_files(s: &mut Scenario, path: &Path) -> Result<(), (String, String)> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    for (relay, spec) in s.native.iter_mut() {
+        let Some(file) = &spec.file else { continue };
+        let full = dir.join(file);
+        let text = std::fs::read_to_string(&full).map_err(|e| {
+            (
+                format!("file: {}", file.display()),
+                format!(
+                    "native.{relay}.file: cannot read {}: {e}; the path is taken from the scenario's directory",
+                    full.display()
+                ),
+            )
+        })?;
+        spec.whole = Some(text);
+    }
+    Ok(())
+}
+
+/// `native:` names real MTAs and gives each exactly one of snippet, whole, file.
+fn check_native(s: &Scenario) -> Result<(), (String, String)> {
+    for (relay, spec) in &s.native {
+        if !relay.is_real() {
+            return Err((
+                "builtin:".into(),
+                "native.builtin: the builtin relay is configured by `relay:`; `native:` is for postfix, sendmail, exim and opensmtpd".into(),
+            ));
+        }
+        let given = [spec.snippet.is_some(), spec.whole.is_some(), spec.file.is_some()].iter().filter(|b| **b).count();
+        if given != 1 {
+            return Err((
+                format!("{relay}:"),
+                format!("native.{relay}: give exactly one of `snippet` (added to the rendered configuration), `whole` or `file` (the whole native file)"),
+            ));
+        }
+    }
+    for relay in s.differences.keys() {
+        if !relay.is_real() {
+            return Err((
+                "differences:".into(),
+                "differences.builtin: differences are from the builtin relay; name a real MTA".into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Checks across sections. An error carries a piece of source text to locate it by.
 fn validate(s: &Scenario, _text: &str) -> Result<(), (String, String)> {
+    check_native(s)?;
     if let Err(e) = s.relay.validate() {
         let message = e.to_string();
         return Err((profile_error_needle(&message), format!("relay: {message}")));
@@ -468,6 +519,37 @@ steps:
     }
 
     #[test]
+    fn native_files_are_read_beside_the_scenario() {
+        let dir = std::env::temp_dir().join(format!("relaylab-native-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("relay.mc"), "OSTYPE(`linux')dnl\n").unwrap();
+        let text = format!("{GOOD}native:\n  sendmail: {{ file: relay.mc }}\n  postfix: {{ snippet: \"a = b\" }}\n");
+        let s = load_str(&dir.join("s.yaml"), &text).unwrap().scenario;
+        let mc = &s.native[&crate::scenario::RelayName::Sendmail];
+        assert_eq!(mc.whole.as_deref(), Some("OSTYPE(`linux')dnl\n"));
+        assert!(mc.is_whole());
+        assert!(!s.native[&crate::scenario::RelayName::Postfix].is_whole());
+        let missing = text.replace("relay.mc", "gone.mc");
+        let e = load_str(&dir.join("s.yaml"), &missing).unwrap_err().to_string();
+        assert!(e.contains("s.yaml:12:15: native.sendmail.file: cannot read"), "{e}");
+        assert!(e.contains("gone.mc"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn native_needs_a_real_mta_and_exactly_one_form() {
+        let two = format!("{GOOD}native:\n  exim:\n    snippet: x\n    whole: y\n");
+        let e = load_str(Path::new("s.yaml"), &two).unwrap_err().to_string();
+        assert!(e.starts_with("s.yaml:12:3: native.exim: give exactly one of"), "{e}");
+        let builtin = format!("{GOOD}native:\n  builtin: {{ snippet: x }}\n");
+        let e = load_str(Path::new("s.yaml"), &builtin).unwrap_err().to_string();
+        assert!(e.contains("native.builtin: the builtin relay is configured by `relay:`"), "{e}");
+        let bad_kind = format!("{GOOD}differences:\n  postfix:\n    - {{ expect: x, kind: maybe, why: y }}\n");
+        let e = load_str(Path::new("s.yaml"), &bad_kind).unwrap_err().to_string();
+        assert!(e.contains("unknown variant `maybe`, expected `legitimate` or `bug`"), "{e}");
+    }
+
+    #[test]
     fn unknown_key_is_reported_with_line_and_column() {
         let text = GOOD.replace("      mail_from:", "      mial_from:");
         let e = load_str(Path::new("s.yaml"), &text).unwrap_err();
@@ -554,7 +636,8 @@ steps:
         assert!(e.contains("a `send` step takes reply matchers"), "{e}");
         let e = err(&step("  - mta: { from: client, mail_from: a@b, rcpt_to: x@y }\n    expect: { fate: lost }\n"));
         assert!(e.contains("expect.fate: expected delivered, bounced or gave_up"), "{e}");
-        let e = err(&step("  - slam: { from: client, connections: 1000, messages: 1000, mail_from: a@b, rcpt_to: x@y }\n"));
+        let e =
+            err(&step("  - slam: { from: client, connections: 1000, messages: 1000, mail_from: a@b, rcpt_to: x@y }\n"));
         assert!(e.contains("at most 200000 messages per slam"), "{e}");
         let e = err(&step("  - dns: { remove: [sysiphus.com] }\n"));
         assert!(e.contains("steps[0].dns.remove: expected \"TYPE name\""), "{e}");

@@ -54,6 +54,11 @@ impl ReplyMatcher {
         first.starts_with(&self.prefix) && self.regex.as_ref().is_none_or(|re| re.is_match(&reply.text()))
     }
 
+    /// The reply class it expects (`5` for `"550 5.7.1 ..."`), when it names a code.
+    pub fn code_class(&self) -> Option<u8> {
+        self.prefix.as_bytes().first().map(|b| b - b'0')
+    }
+
     /// The matcher as the scenario wrote it.
     pub fn as_str(&self) -> &str {
         &self.source

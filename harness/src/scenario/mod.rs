@@ -4,6 +4,7 @@
 //! before anything runs.
 
 pub mod actor_spec;
+pub mod conformance_spec;
 pub mod duration;
 pub mod load;
 pub mod matcher;
@@ -12,6 +13,7 @@ pub mod queue_spec;
 pub mod smtp_spec;
 
 pub use actor_spec::*;
+pub use conformance_spec::*;
 pub use load::{discover, load_file, load_profile, load_str, LoadedScenario, ScenarioError};
 pub use matcher::{ReplyMatcher, ValueMatcher};
 pub use model::*;

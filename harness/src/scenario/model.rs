@@ -5,6 +5,7 @@
 //! in `scenarios/README.md`; keep the two in step.
 
 use super::actor_spec::{dnsbl_list, DnsFaultSpec, DnsStepSpec, DnsblSpec, ForgeSpec, MtaSpec, SlamSpec};
+use super::conformance_spec::{EventExpect, KnownDifference, NativeSpec};
 use super::duration::LabDuration;
 use super::matcher::{ReplyMatcher, ValueMatcher};
 use super::queue_spec::{ClockKind, FlushSpec, QueueExpect, QueueRunSpec};
@@ -47,6 +48,14 @@ pub struct Scenario {
     /// others it is reported "not applicable" (`relaylab matrix`, `run --relay`).
     #[serde(default)]
     pub relays: Option<Vec<RelayName>>,
+    /// Native configuration per real MTA: a snippet added to what the
+    /// profile renders, or the user's whole file (`sendmail.mc`, `main.cf`).
+    #[serde(default)]
+    pub native: BTreeMap<RelayName, NativeSpec>,
+    /// Differences from the builtin relay that were looked at, per relay:
+    /// legitimate ones do not fail the lab, bugs still do (`relaylab matrix`).
+    #[serde(default)]
+    pub differences: BTreeMap<RelayName, Vec<KnownDifference>>,
     /// Network settings of the lab.
     #[serde(default)]
     pub network: NetworkSpec,
@@ -119,9 +128,9 @@ impl<'de> Deserialize<'de> for GoldenSpec {
                 }
                 Ok(GoldenSpec(out))
             }
-            Err(_) => Err(serde::de::Error::custom(
-                "golden: expected true, false, or a list of transcripts, relay_log",
-            )),
+            Err(_) => {
+                Err(serde::de::Error::custom("golden: expected true, false, or a list of transcripts, relay_log"))
+            }
         }
     }
 }
@@ -581,6 +590,12 @@ pub struct FinalExpect {
     /// Relay log lines that must not appear.
     #[serde(default)]
     pub relay_log_absent: Vec<ValueMatcher>,
+    /// MTA-neutral events the relay's log must show (any order), checked on every relay.
+    #[serde(default)]
+    pub events: Vec<EventExpect>,
+    /// MTA-neutral events the relay's log must not show.
+    #[serde(default)]
+    pub events_absent: Vec<EventExpect>,
     /// DNS questions that must have been asked: `"MX sysiphus.com"`.
     #[serde(default)]
     pub dns_queries: Vec<String>,

@@ -48,42 +48,28 @@ pub async fn exchange(addr: SocketAddr, proto: Proto, msg: Message) -> Message {
     let wire = msg.to_vec().unwrap();
     let reply = match proto {
         Proto::Udp => {
-            let sock = UdpSocket::bind(SocketAddr::new(addr.ip(), 0))
-                .await
-                .unwrap();
+            let sock = UdpSocket::bind(SocketAddr::new(addr.ip(), 0)).await.unwrap();
             sock.connect(addr).await.unwrap();
             sock.send(&wire).await.unwrap();
             let mut buf = vec![0u8; 65535];
-            let n = timeout(WAIT, sock.recv(&mut buf))
-                .await
-                .expect("no UDP answer in time")
-                .unwrap();
+            let n = timeout(WAIT, sock.recv(&mut buf)).await.expect("no UDP answer in time").unwrap();
             buf.truncate(n);
             buf
         }
         Proto::Tcp => {
-            let mut stream = timeout(WAIT, TcpStream::connect(addr))
-                .await
-                .unwrap()
-                .unwrap();
+            let mut stream = timeout(WAIT, TcpStream::connect(addr)).await.unwrap().unwrap();
             let mut framed = (wire.len() as u16).to_be_bytes().to_vec();
             framed.extend_from_slice(&wire);
             stream.write_all(&framed).await.unwrap();
             let mut len = [0u8; 2];
-            timeout(WAIT, stream.read_exact(&mut len))
-                .await
-                .expect("no TCP answer in time")
-                .unwrap();
+            timeout(WAIT, stream.read_exact(&mut len)).await.expect("no TCP answer in time").unwrap();
             let mut buf = vec![0u8; u16::from_be_bytes(len) as usize];
             stream.read_exact(&mut buf).await.unwrap();
             buf
         }
     };
     let answer = Message::from_vec(&reply).unwrap();
-    assert_eq!(
-        answer.metadata.id, msg.metadata.id,
-        "answer id must match query id"
-    );
+    assert_eq!(answer.metadata.id, msg.metadata.id, "answer id must match query id");
     answer
 }
 

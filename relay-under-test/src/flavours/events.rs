@@ -210,10 +210,12 @@ pub fn sendmail(line: &str) -> Vec<RelayEvent> {
         e.qid = qid.map(str::to_string);
         e.status = reply_status(reject);
         e.text = Some(reject.to_string());
-        e.peer = field(rest, "relay").map(str::to_string);
+        e.peer = sendmail_relay(rest);
         let arg1 = field(rest, "arg1").map(addr);
         match field(rest, "ruleset") {
             Some("check_mail") => e.from = arg1,
+            // check_relay's arg1 is the client's name, not an address
+            Some("check_relay") => {}
             _ => e.to = arg1,
         }
         return vec![e];
@@ -254,13 +256,20 @@ pub fn sendmail(line: &str) -> Vec<RelayEvent> {
             let mut e = RelayEvent::new(kind, line);
             e.qid = Some(qid.into());
             e.to = field(rest, "to").map(addr);
-            e.peer = field(rest, "relay").map(str::to_string);
+            e.peer = sendmail_relay(rest);
             e.status = dsn;
             e.text = Some(stat.to_string());
             return vec![e];
         }
     }
     vec![]
+}
+
+/// Sendmail's `relay=host. [ip]` (name and address, with a space between), up to the next `, key=`.
+fn sendmail_relay(rest: &str) -> Option<String> {
+    let at = rest.match_indices("relay=").find(|(i, _)| *i == 0 || rest[..*i].ends_with(' '))?.0;
+    let v = &rest[at + "relay=".len()..];
+    Some(v.split(", ").next().unwrap_or(v).to_string())
 }
 
 /// Exim 4 lines (main log written to syslog).
@@ -467,6 +476,10 @@ mod tests {
         assert_eq!((d.kind, d.dsn_qid.as_deref()), (EventKind::DsnSent, Some("6ALBh99k019724")));
         let s = one(sendmail("Nov 21 11:43:09 external sm-mta[19724]: 6ALBh99k019724: to=<alice@sysiphus.com>, delay=00:00:00, xdelay=00:00:00, mailer=esmtp, pri=31040, relay=internal.sysiphus.com. [192.0.2.10], dsn=2.0.0, stat=Sent (6ALBh900000001 Message accepted for delivery)"));
         assert_eq!((s.kind, s.to.as_deref()), (EventKind::Delivered, Some("alice@sysiphus.com")));
+        // the next hop keeps its address: scenarios match the peer by IP on every MTA
+        assert_eq!(s.peer.as_deref(), Some("internal.sysiphus.com. [192.0.2.10]"));
+        let c = one(sendmail("Nov 21 13:58:04 external sm-mta[14549]: NOQUEUE: ruleset=check_relay, arg1=mail.spammer.example, arg2=202.9.145.21, relay=mail.spammer.example [202.9.145.21], reject=550 5.7.1 Access denied"));
+        assert_eq!((c.to, c.peer.as_deref()), (None, Some("mail.spammer.example [202.9.145.21]")));
         assert!(sendmail("Nov 21 11:42:13 external sm-mta[9666]: starting daemon (8.17.1.9): SMTP+queueing@00:30:00")
             .is_empty());
     }

@@ -20,7 +20,19 @@
 //! | `relay_domains` IP prefixes | `hostlist relay_from_hosts` (with 127.0.0.0/8) |
 //! | `max_hop_count` | `received_headers_max` |
 //! | `smtp_timeout` | the smtp transport's `command_timeout` and `data_timeout` |
+//! | `access` (`Connect:`, `From:`, `To:`, untagged) | `acl_smtp_mail` / `acl_smtp_rcpt` statements, most specific key first: `Connect:` by `hosts =` (CIDR, or `name : *.name` against the verified PTR name), `From:` by `senders =`, `To:` by `recipients =`; `REJECT` → `550 5.7.1 Access denied`, `ERROR:` → its reply, `DISCARD` → `discard`, `RELAY` → accepted by the relay decision; client and sender refusals at MAIL, as Sendmail |
+//! | `blacklist_recipients` | `To:` refusals in the RCPT ACL (`550 5.2.1 Mailbox disabled for this recipient`) |
+//! | `accept_unresolvable_domains` | not rendered: Exim does not check the sender domain (a `verify = sender` try refused resolvable lab senders) |
+//! | `accept_unqualified_senders` | `sender_unqualified_hosts = *`, `recipient_unqualified_hosts = *`, `qualify_domain` |
+//! | `promiscuous_relay`, `relay_entire_domain` | `accept` before the relay refusal; `$m` in `relay_to_domains` and `hosts = *.$m` |
+//! | `mailertable`, `smart_host` | a `manualroute` router (`host/MX bydns` or `[host]` → `host byname`); `error:` entries refused in the RCPT ACL |
+//! | `virtusertable`, `virtuser_domains` | a `redirect` router on an lsearch file (`%1` → `$local_part`), the domains in `relay_to_domains`; `error:` entries in the RCPT ACL |
+//! | `aliases`, `include_files` | a `redirect` router for local domains on an lsearch file |
+//! | `smtp_login_msg` | `smtp_banner` (without `$b`) |
+//! | `max_message_size`, `max_rcpts_per_message` | `message_size_limit`, `recipients_max` (`452` past it) |
+//! | `queue_interval`, `queuereturn`, `queuewarn` | the daemon's `-q<interval>`; retry rule `* * F,<queuereturn>,1s` (retried at each queue run; a host that failed once is not skipped for new mail); `delay_warning` |
 
+use super::policy::{self, access_for, Act, AliasTarget, Key, MtKey, MtRoute, Tag};
 use super::{
     arrived_now, events, postmaster_aliases, relay_lists, sh, timeout_secs, Flavour, FlavourError, MtaGroup, MtaUser,
     NativeConfig, QueueSnapshot, RelayEvent,
@@ -46,45 +58,245 @@ pub fn lab_options(net: &LabNetwork) -> String {
     )
 }
 
+/// An Exim list item: colons doubled.
+fn item(s: &str) -> String {
+    s.replace(':', "::")
+}
+
+/// A hostlist for an access key: an IP prefix as CIDR, a domain as itself and
+/// everything below it (matched against the verified PTR name).
+fn host_pattern(k: &Key) -> String {
+    match k {
+        Key::Ip(o) => super::prefix_cidr(o),
+        Key::Domain(d) => format!("{d} : *.{d}"),
+        Key::Address(a) => item(a),
+        Key::User(u) => format!("{u}@*"),
+    }
+}
+
+/// An address list for an access key (sender or recipient).
+fn address_pattern(k: &Key) -> String {
+    match k {
+        Key::Domain(d) => format!("{d} : *.{d}"),
+        Key::Address(a) => item(a),
+        Key::User(u) => format!("{}@*", item(u)),
+        Key::Ip(o) => super::prefix_cidr(o),
+    }
+}
+
+/// Most specific key first: the ACL takes the first entry that matches.
+fn by_specificity(mut v: Vec<(Key, Act)>) -> Vec<(Key, Act)> {
+    v.sort_by_key(|(k, _)| match k {
+        Key::Address(_) => 0usize,
+        Key::User(_) => 1,
+        Key::Ip(o) => 10 - o.len(),
+        Key::Domain(d) => 100 - d.split('.').count(),
+    });
+    v
+}
+
+/// ACL statements that set `$acl_m_<var>` from the first matching entry
+/// (`condition` + `hosts`/`senders`/`recipients`).
+fn first_match(var: &str, cond: &str, rows: &[(Key, Act)], pattern: fn(&Key) -> String, value: impl Fn(&Act) -> String) -> String {
+    let mut s = String::new();
+    for (k, a) in rows {
+        s.push_str(&format!(
+            "  warn    condition = ${{if eq{{$acl_m_{var}}}{{}}}}\n          {cond} = {}\n          set acl_m_{var} = {}\n",
+            pattern(k),
+            value(a)
+        ));
+    }
+    s
+}
+
+/// `code dsn text` for an ACL `message =` (Exim takes the leading code and status).
+fn reply(code: u16, dsn: &str, text: &str) -> String {
+    format!("{code} {dsn} {}", text.replace('$', "\\$"))
+}
+
+fn act_value(a: &Act, reject: &str) -> String {
+    match a {
+        Act::Reject => reject.to_string(),
+        Act::Error(c, d, t) => reply(*c, d, t),
+        Act::Discard => "DISCARD".into(),
+        Act::Ok => "OK".into(),
+        Act::Relay => "RELAY".into(),
+        _ => "DUNNO".into(),
+    }
+}
+
 /// The whole rendered configuration, `snippet` at the end of the main section.
 pub fn render_conf(profile: &RelayProfile, net: &LabNetwork, snippet: &str) -> Result<String, FlavourError> {
-    let lists = relay_lists(profile, "*.")?;
+    let mut lists = relay_lists(profile, "*.")?;
     let host = profile.hostname.trim_end_matches('.');
     let mut local = vec!["@".to_string(), "localhost".to_string()];
-    local.extend(lists.local_names);
+    local.extend(lists.local_names.clone());
+    for d in &profile.virtuser_domains {
+        lists.relay_to.push(d.trim().trim_end_matches('.').to_ascii_lowercase());
+    }
+    let our_domain = profile.relay_entire_domain.then(|| profile.our_domain()).flatten();
+    if let Some(m) = &our_domain {
+        lists.relay_to.push(m.clone());
+        lists.relay_to.push(format!("*.{m}"));
+    }
     let t = timeout_secs(profile);
     let mut s = lab_options(net);
     s.push_str("\n# relaylab: rendered from the relay profile\n");
-    s.push_str(&format!("primary_hostname = {host}\n"));
+    s.push_str(&format!("primary_hostname = {host}\nqualify_domain = {host}\n"));
     s.push_str(&format!("domainlist local_domains = {}\n", local.join(" : ")));
     s.push_str(&format!("domainlist relay_to_domains = {}\n", lists.relay_to.join(" : ")));
     s.push_str(&format!("hostlist relay_from_hosts = {}\n", lists.relay_from.join(" : ")));
     s.push_str(&format!("received_headers_max = {}\n", profile.max_hop_count));
-    s.push_str("acl_smtp_rcpt = acl_check_rcpt\nhost_lookup = *\n");
+    s.push_str("acl_smtp_mail = acl_check_mail\nacl_smtp_rcpt = acl_check_rcpt\nhost_lookup = *\n");
     s.push_str("ignore_bounce_errors_after = 2d\ntimeout_frozen_after = 7d\n");
-    // profile hook: message_size_limit, recipients_max, an access ACL (hosts/senders
-    // lsearch files), a manualroute router for the routing table, a redirect router
-    // for virtual aliases and aliases, and the retry section go here.
+    if let Some(b) = policy::banner(profile) {
+        s.push_str(&format!("smtp_banner = {}\n", b.replace('\\', "\\\\").replace('$', "\\$")));
+    }
+    if profile.max_message_size > 0 {
+        s.push_str(&format!("message_size_limit = {}\n", profile.max_message_size));
+    } else {
+        s.push_str("message_size_limit = 0\n");
+    }
+    if profile.max_rcpts_per_message > 0 {
+        s.push_str(&format!("recipients_max = {}\nrecipients_max_reject = false\n", profile.max_rcpts_per_message));
+    }
+    if profile.accept_unqualified_senders {
+        s.push_str("sender_unqualified_hosts = *\nrecipient_unqualified_hosts = *\n");
+    }
+    s.push_str(&format!("delay_warning = {}s\n", profile.queuewarn.as_secs()));
     if !snippet.is_empty() {
         s.push_str("\n# relaylab: the scenario's snippet\n");
         s.push_str(snippet);
         s.push('\n');
     }
+
+    // ---- ACLs: client and sender at MAIL, routing refusals, To: entries and the relay decision at RCPT
+    let entries = policy::access(profile);
+    let client = by_specificity(access_for(&entries, Tag::Connect));
+    let sender = by_specificity(access_for(&entries, Tag::From));
+    let rcpt = by_specificity(access_for(&entries, Tag::To));
+    let denied = "550 5.7.1 Access denied";
+    let mut acl = String::from("\nbegin acl\n\nacl_check_mail:\n");
+    acl.push_str(&first_match("client", "hosts", &client, host_pattern, |a| act_value(a, denied)));
+    acl.push_str(&first_match("sender", "senders", &sender, address_pattern, |a| act_value(a, denied)));
+    acl.push_str(
+        "  discard condition = ${if or{{eq{$acl_m_client}{DISCARD}}{eq{$acl_m_sender}{DISCARD}}}}\n\
+         \x20 deny    condition = ${if match{$acl_m_client}{\\N^[45]\\N}}\n          message = $acl_m_client\n\
+         \x20 deny    condition = ${if match{$acl_m_sender}{\\N^[45]\\N}}\n          message = $acl_m_sender\n",
+    );
+    // No sender-domain check: `verify = sender` refused resolvable lab senders
+    // ("550 Sender verify failed") in the matrix; accept_unresolvable_domains is
+    // not rendered (Exim accepts unresolvable sender domains, as before).
+    acl.push_str("  accept\n\nacl_check_rcpt:\n  accept  hosts = :\n");
+    // routing refusals (mailertable and virtusertable error: entries) come first
+    let mut route_rows = String::new();
+    let virt = policy::virtusertable(profile);
+    if virt.iter().any(|(_, _, t)| matches!(t, policy::VirtTarget::Error(_))) {
+        for (user, domain, target) in &virt {
+            let pat = match user {
+                Some(u) => format!("recipients = {}@{domain}", item(u)),
+                None => format!("domains = {domain}"),
+            };
+            let v = match target {
+                policy::VirtTarget::Error(e) => reply(e.code, &e.dsn, &e.text),
+                _ => "DUNNO".into(),
+            };
+            route_rows.push_str(&format!(
+                "  warn    condition = ${{if eq{{$acl_m_route}}{{}}}}\n          {pat}\n          set acl_m_route = {v}\n"
+            ));
+        }
+    }
+    let mt = policy::mailertable(profile);
+    if mt.iter().any(|(_, r)| matches!(r, MtRoute::Error(_))) {
+        route_rows.push_str("  warn    domains = +local_domains\n          set acl_m_route = DUNNO\n");
+        for (k, r) in &mt {
+            let pat = match k {
+                MtKey::Exact(d) => d.clone(),
+                MtKey::Below(d) => format!("*.{d}"),
+                MtKey::Default => continue,
+            };
+            let v = match r {
+                MtRoute::Error(e) => reply(e.code, &e.dsn, &e.text),
+                _ => "DUNNO".into(),
+            };
+            route_rows.push_str(&format!(
+                "  warn    condition = ${{if eq{{$acl_m_route}}{{}}}}\n          domains = {pat}\n          set acl_m_route = {v}\n"
+            ));
+        }
+    }
+    if !route_rows.is_empty() {
+        acl.push_str("  warn    set acl_m_route =\n");
+        acl.push_str(&route_rows);
+        acl.push_str("  deny    condition = ${if match{$acl_m_route}{\\N^[45]\\N}}\n          message = $acl_m_route\n");
+    }
+    if !rcpt.is_empty() {
+        acl.push_str("  warn    set acl_m_rcpt =\n");
+        let mail_disabled = "550 5.2.1 Mailbox disabled for this recipient";
+        acl.push_str(&first_match("rcpt", "recipients", &rcpt, address_pattern, |a| match a {
+            Act::Relay => "RELAY".into(),
+            Act::Reject | Act::Error(..) | Act::Discard if profile.blacklist_recipients => act_value(a, mail_disabled),
+            _ => "DUNNO".into(),
+        }));
+        acl.push_str(
+            "  discard condition = ${if eq{$acl_m_rcpt}{DISCARD}}\n\
+             \x20 deny    condition = ${if match{$acl_m_rcpt}{\\N^[45]\\N}}\n          message = $acl_m_rcpt\n\
+             \x20 accept  condition = ${if eq{$acl_m_rcpt}{RELAY}}\n",
+        );
+    }
+    acl.push_str(
+        "  accept  domains = +local_domains\n          verify = recipient\n  accept  domains = +relay_to_domains\n  \
+         accept  hosts = +relay_from_hosts\n  accept  condition = ${if eq{$acl_m_client}{RELAY}}\n",
+    );
+    if let Some(m) = &our_domain {
+        acl.push_str(&format!("  accept  hosts = *.{m}\n"));
+    }
+    if profile.promiscuous_relay {
+        acl.push_str("  accept\n");
+    }
+    acl.push_str("  deny    message = 550 5.7.1 Relaying denied\n");
+    s.push_str(&acl);
+
+    // ---- routers: virtual aliases, aliases, mailertable, smart host, MX
+    s.push_str("\nbegin routers\n\n");
+    let has_virt = virt.iter().any(|(_, _, t)| matches!(t, policy::VirtTarget::Address(_)));
+    if has_virt {
+        let mut domains: Vec<String> = virt.iter().map(|(_, d, _)| d.clone()).collect();
+        domains.dedup();
+        s.push_str(&format!(
+            "virtusertable:\n  driver = redirect\n  domains = {}\n  no_verify_sender\n  \
+             data = ${{sg{{${{lookup{{$local_part@$domain}}lsearch{{{VIRTUAL}}}{{$value}}{{${{lookup{{@$domain}}lsearch{{{VIRTUAL}}}}}}}}}}}{{%1}}{{$local_part}}}}\n\n",
+            domains.join(" : ")
+        ));
+    }
     s.push_str(&format!(
-        r#"
-begin acl
-
-acl_check_rcpt:
-  accept  hosts = :
-  accept  domains = +local_domains
-          verify = recipient
-  accept  domains = +relay_to_domains
-  accept  hosts = +relay_from_hosts
-  deny    message = relay not permitted
-
-begin routers
-
-dnslookup:
+        "aliases:\n  driver = redirect\n  domains = +local_domains\n  no_verify_sender\n  \
+         data = ${{lookup{{$local_part}}lsearch{{{ALIASES}}}}}\n  user = Debian-exim\n\n"
+    ));
+    let mut routes = Vec::new();
+    for (k, r) in &mt {
+        let MtRoute::Smtp { host, bracketed } = r else { continue };
+        let pat = match k {
+            MtKey::Exact(d) => d.clone(),
+            MtKey::Below(d) => format!("*.{d}"),
+            MtKey::Default => continue,
+        };
+        routes.push(format!("{pat} {}", exim_host(host, *bracketed)));
+    }
+    if let Some((h, b)) = policy::default_route(profile) {
+        routes.push(format!("* {}", exim_host(&h, b)));
+    }
+    if !routes.is_empty() {
+        s.push_str(&format!(
+            "mailertable:\n  driver = manualroute\n  domains = ! +local_domains\n  no_verify_sender\n  \
+             transport = remote_smtp\n  ignore_target_hosts = 0.0.0.0 : 127.0.0.0/8\n  route_list = <; {}\n\n",
+            routes.join(" ; ")
+        ));
+    }
+    // a real retry interval would make Exim skip a host that failed once for every
+    // new message (its hints database); retries wait for the next queue run (-q)
+    let ret = policy::secs(profile.queuereturn);
+    s.push_str(&format!(
+        r#"dnslookup:
   driver = dnslookup
   domains = ! +local_domains
   transport = remote_smtp
@@ -101,11 +313,52 @@ remote_smtp:
 
 begin retry
 
-*   *   F,2h,15m; G,16h,1h,1.5; F,4d,6h
+*   *   F,{ret}s,1s
 "#,
         ip = net.virtual_ip
     ));
     Ok(s)
+}
+
+/// A mailertable host for `route_list`: `[host]` by its A record, `host` by its MX records.
+fn exim_host(host: &str, bracketed: bool) -> String {
+    if bracketed {
+        format!("{host} byname")
+    } else {
+        format!("{host}/MX bydns")
+    }
+}
+
+const VIRTUAL: &str = "/etc/exim4/relaylab_virtual";
+const ALIASES: &str = "/etc/exim4/relaylab_aliases";
+
+/// The lsearch files the configuration names.
+pub fn render_files(profile: &RelayProfile) -> Vec<RootFile> {
+    let mut v = String::new();
+    for (user, domain, target) in policy::virtusertable(profile) {
+        if let policy::VirtTarget::Address(a) = target {
+            v.push_str(&format!("\"{}@{domain}\": {a}\n", user.unwrap_or_default()));
+        }
+    }
+    let mut al = String::new();
+    for (name, targets) in policy::aliases(profile) {
+        let t: Vec<String> = targets
+            .iter()
+            .map(|t| match t {
+                AliasTarget::Address(a) => a.clone(),
+                AliasTarget::Include(p) => format!(":include:{p}"),
+                AliasTarget::FileOrProgram(p) => p.clone(),
+            })
+            .collect();
+        al.push_str(&format!("{name}: {}\n", t.join(", ")));
+    }
+    let mut files = vec![RootFile::new(VIRTUAL, v), RootFile::new(ALIASES, al)];
+    for (path, text) in &profile.include_files {
+        if path.starts_with('/') {
+            files.push(RootFile::new(path.clone(), text.clone()));
+        }
+    }
+    files
 }
 
 const PREPARE: &str = "set -e
@@ -128,6 +381,38 @@ impl Flavour for Exim {
         "exim"
     }
 
+    const RENDERED_KEYS: &'static [&'static str] = &[
+        "access",
+        "blacklist_recipients",
+        "promiscuous_relay",
+        "relay_entire_domain",
+        "accept_unqualified_senders",
+        "mailertable",
+        "smart_host",
+        "virtusertable",
+        "virtuser_domains",
+        "aliases",
+        "include_files",
+        "smtp_login_msg",
+        "max_message_size",
+        "max_rcpts_per_message",
+        "queue_interval",
+        "queuewarn",
+        "queuereturn",
+    ];
+
+    fn value_gaps(&self, profile: &RelayProfile) -> Vec<(&'static str, String)> {
+        let mut gaps = Vec::new();
+        gaps.extend(policy::access_gaps(profile, true, true).map(|w| ("access", w)));
+        gaps.extend(policy::mailertable_gaps(profile, false).map(|w| ("mailertable", w)));
+        gaps.extend(policy::virtusertable_gaps(profile, true).map(|w| ("virtusertable", w)));
+        gaps.extend(policy::aliases_gaps(profile).map(|w| ("aliases", w)));
+        if profile.smtp_login_msg.is_some() && policy::banner(profile).is_none() {
+            gaps.push(("smtp_login_msg", "a date ($b) or several lines".into()));
+        }
+        gaps
+    }
+
     fn users(&self) -> (Vec<MtaUser>, Vec<MtaGroup>) {
         (vec![("Debian-exim", 60121, 60121, "/var/spool/exim4")], vec![("Debian-exim", 60121, "")])
     }
@@ -144,7 +429,13 @@ impl Flavour for Exim {
             NativeConfig::Snippet(s) => render_conf(profile, net, s)?,
             NativeConfig::Whole(w) => format!("{}\n# relaylab: the scenario's configuration\n{w}\n", lab_options(net)),
         };
-        Ok(vec![RootFile::new("/etc/exim4/exim4.conf", conf), postmaster_aliases()])
+        let mut files = vec![RootFile::new("/etc/exim4/exim4.conf", conf), postmaster_aliases()];
+        files.extend(render_files(profile));
+        files.push(RootFile::new(
+            "/etc/exim4/relaylab-queue-interval",
+            format!("{}s\n", policy::secs(profile.queue_interval)),
+        ));
+        Ok(files)
     }
 
     fn prepare(&self) -> Vec<Vec<String>> {
@@ -152,7 +443,8 @@ impl Flavour for Exim {
     }
 
     fn start(&self) -> Vec<String> {
-        vec![EXIM.into(), "-bd".into(), "-q30m".into()]
+        // the queue interval comes from the profile (written by render)
+        sh(format!("exec {EXIM} -bd -q\"$(cat /etc/exim4/relaylab-queue-interval)\""))
     }
 
     fn stop(&self) -> Vec<String> {

@@ -18,15 +18,17 @@
 //! Talks to the MTA through its own tools (`postqueue`, `mailq`, `exim -bp`,
 //! `smtpctl`) and its syslog (`/dev/log` of the root).
 //!
-//! Hooks for the profile's routing table, access map and aliases: a
-//! flavour's `render` reads only what [`RelayProfile`] has today (hostname,
-//! local_host_names, relay_domains with IP prefixes, relay_hosts_only,
-//! max_hop_count, smtp_timeout); each rendering function has one place
-//! marked `profile hook` where the maps go once the profile carries them.
+//! Each flavour lists the profile keys it renders ([`Flavour::RENDERED_KEYS`])
+//! and, among those, the values it cannot carry ([`Flavour::value_gaps`]);
+//! [`unrendered_key`] answers for the harness, which marks a lab n/a on a
+//! flavour that cannot render one of its keys. The neutral reading of the
+//! policy tables is in [`policy`]; what each flavour renders and how is in
+//! its module's table and in `docs/relay-profile.md` ("Real MTAs").
 
 pub mod events;
 pub mod exim;
 pub mod opensmtpd;
+pub mod policy;
 pub mod postfix;
 pub mod sendmail;
 
@@ -43,6 +45,7 @@ use std::time::{Duration, Instant};
 pub use events::{EventKind, RelayEvent};
 pub use exim::Exim;
 pub use opensmtpd::OpenSmtpd;
+pub use policy::unrendered_key;
 pub use postfix::Postfix;
 pub use sendmail::Sendmail;
 
@@ -145,6 +148,17 @@ pub type MtaGroup = (&'static str, u32, &'static str);
 pub trait Flavour: Send + Sync + Default + 'static {
     /// `postfix`, `sendmail`, `exim`, `opensmtpd` (also the tree's folder).
     fn name(&self) -> &'static str;
+
+    /// The profile keys beyond [`policy::COMMON_KEYS`] this flavour renders
+    /// into native configuration with the same behaviour; any other key set
+    /// away from its default makes a lab n/a on this flavour.
+    const RENDERED_KEYS: &'static [&'static str];
+
+    /// Keys of [`Self::RENDERED_KEYS`] whose value in `profile` this flavour
+    /// cannot carry, each with the reason (`("access", "Connect: entries by host name")`).
+    fn value_gaps(&self, _profile: &RelayProfile) -> Vec<(&'static str, String)> {
+        Vec::new()
+    }
 
     /// The users and groups the MTA runs as: `(name, uid, gid, home)` and
     /// `(name, gid, members)`. Added to the root's `/etc/passwd` and `/etc/group`.

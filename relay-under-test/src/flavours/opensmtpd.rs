@@ -16,6 +16,15 @@
 //! | `relay_domains` IP prefixes | `table relaynets` (with 127.0.0.0/8), `match from src <relaynets> for any` |
 //! | `max_hop_count` | not configurable: OpenSMTPD refuses mail past 100 `Received:` headers (compiled in) |
 //! | `smtp_timeout` | not configurable per command in 6.8 (fixed internal timeouts) |
+//! | `max_message_size` | `smtp max-message-size` |
+//! | `promiscuous_relay` | `match from any for any action "relay"` |
+//! | `smart_host`, mailertable `.` | `relay host smtp://<host>` on the relay action, `[host]` only (no MX lookup) |
+//!
+//! Not rendered: `access` (OpenSMTPD matches its rules once the recipient is
+//! known, so a refused client or sender would be refused at RCPT instead of MAIL,
+//! and `match ... reject` answers `550 Invalid recipient`), the mailertable's
+//! per-domain entries, virtual tables, masquerading, banner text, size-limited
+//! recipient counts and retry intervals (compiled-in scheduler backoff).
 
 use super::{
     arrived_now, events, postmaster_aliases, relay_lists, sh, Flavour, FlavourError, MtaGroup, MtaUser, NativeConfig,
@@ -49,7 +58,15 @@ pub fn render_conf(profile: &RelayProfile, net: &LabNetwork, snippet: &str) -> R
         s.push_str(&format!("table relaydomains {{ {} }}\n", quoted(&relay_to)));
     }
     s.push_str(&format!("table relaynets {{ {} }}\n", relay_from.join(", ")));
-    s.push_str(&format!("action \"local\" mbox alias <aliases>\naction \"relay\" relay helo {host} src {ip}\n"));
+    if profile.max_message_size > 0 {
+        s.push_str(&format!("smtp max-message-size {}\n", profile.max_message_size));
+    }
+    // smart_host (or the mailertable's `.`), A record only: `relay host` does no MX lookup
+    let via = match super::policy::default_route(profile) {
+        Some((h, true)) => format!(" host smtp://{h}"),
+        _ => String::new(),
+    };
+    s.push_str(&format!("action \"local\" mbox alias <aliases>\naction \"relay\" relay{via} helo {host} src {ip}\n"));
     // profile hook: tables for the routing table (action ... relay host), access by
     // client and sender (match !from src / mail-from ... reject), virtual aliases
     // (action ... virtual <table>) and the size limit (smtp max-message-size) go here.
@@ -63,6 +80,9 @@ pub fn render_conf(profile: &RelayProfile, net: &LabNetwork, snippet: &str) -> R
         s.push_str("match from any for domain <relaydomains> action \"relay\"\n");
     }
     s.push_str("match from src <relaynets> for any action \"relay\"\n");
+    if profile.promiscuous_relay {
+        s.push_str("match from any for any action \"relay\"\n");
+    }
     Ok(s)
 }
 
@@ -102,6 +122,21 @@ smtpd -n -f /etc/smtpd.conf
 impl Flavour for OpenSmtpd {
     fn name(&self) -> &'static str {
         "opensmtpd"
+    }
+
+    const RENDERED_KEYS: &'static [&'static str] = &["promiscuous_relay", "smart_host", "mailertable", "max_message_size"];
+
+    fn value_gaps(&self, profile: &RelayProfile) -> Vec<(&'static str, String)> {
+        use super::policy::{mailertable, smart_host, MtKey};
+        let mut gaps = Vec::new();
+        if mailertable(profile).iter().any(|(k, _)| *k != MtKey::Default) {
+            gaps.push(("mailertable", "entries other than `.`: a per-domain relay rule would also open relaying".into()));
+        }
+        if let Some((_, false)) = super::policy::default_route(profile) {
+            let key = if smart_host(profile).is_some() && mailertable(profile).is_empty() { "smart_host" } else { "mailertable" };
+            gaps.push((key, "a host without [brackets]: `relay host` does no MX lookup".into()));
+        }
+        gaps
     }
 
     fn users(&self) -> (Vec<MtaUser>, Vec<MtaGroup>) {

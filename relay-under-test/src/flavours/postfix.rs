@@ -20,10 +20,22 @@
 //! | `relay_domains` IP prefixes | `mynetworks` (with 127.0.0.0/8, as Sendmail relays for localhost) |
 //! | `max_hop_count` | `hopcount_limit` |
 //! | `smtp_timeout` | `smtp_{helo,mail,rcpt,data_init,data_done}_timeout` |
+//! | `access` | texthash maps: `Connect:` and `From:` in `smtpd_sender_restrictions` (checked at MAIL, `smtpd_delay_reject = no`; OK/SKIP → `DUNNO` so a longer key shadows a shorter one); `To:` RELAY and `Connect:` RELAY in `smtpd_relay_restrictions` |
+//! | `blacklist_recipients` | `To:` refusals in the recipient map, before the relay decision |
+//! | `accept_unresolvable_domains`, `accept_unqualified_senders` | without them `reject_unknown_sender_domain`, `reject_non_fqdn_sender/recipient` (codes 553) |
+//! | `promiscuous_relay`, `relay_entire_domain` | `permit`; `$m` in `relay_domains` and the relay-client map |
+//! | `mailertable`, `smart_host` | regexp `transport_maps`; `error:` entries (and virtusertable ones) in a regexp `check_recipient_access` |
+//! | `virtusertable`, `virtuser_domains` | regexp `virtual_alias_maps`; the domains in `relay_domains` |
+//! | `aliases`, `include_files` | texthash `alias_maps` |
+//! | masquerading | regexp `sender_/recipient_canonical_maps` on our names, `local_header_rewrite_clients = static:all` |
+//! | `smtp_login_msg` | `smtpd_banner` (without `$b`) |
+//! | `max_message_size`, `max_rcpts_per_message` | `message_size_limit`, `smtpd_recipient_limit` |
+//! | `queue_interval`, `queuewarn`, `queuereturn` | `queue_run_delay`/`maximal_backoff_time` (`minimal_backoff_time = 1s`), `delay_warning_time`, `maximal_/bounce_queue_lifetime` |
 
+use super::policy::{self, access_for, re_domain, Act, AliasTarget, MtKey, MtRoute, Tag};
 use super::{
-    events, postmaster_aliases, relay_lists, timeout_secs, Flavour, FlavourError, ListingReader, MtaGroup, MtaUser,
-    NativeConfig, QueueSnapshot, RelayEvent,
+    events, relay_lists, timeout_secs, Flavour, FlavourError, ListingReader, MtaGroup, MtaUser, NativeConfig,
+    QueueSnapshot, RelayEvent,
 };
 use crate::netns::RootFile;
 use crate::{LabNetwork, RelayProfile};
@@ -101,20 +113,57 @@ pub fn sets_parameter(main_cf: &str, name: &str) -> bool {
         .any(|l| !l.starts_with([' ', '\t', '#']) && l.split_once('=').map(|(n, _)| n.trim() == name).unwrap_or(false))
 }
 
-/// The `main.cf` lines the profile gives.
-pub fn render_profile(profile: &RelayProfile) -> Result<String, FlavourError> {
-    let lists = relay_lists(profile, ".")?;
+/// A Postfix access-map result for a refusal `code dsn text`.
+fn refusal(code: u16, dsn: &str, text: &str) -> String {
+    format!("{code} {dsn} {text}")
+}
+
+/// One texthash line per key.
+fn map_text(rows: &[(String, String)]) -> String {
+    let mut t = String::from("# relaylab: rendered from the relay profile\n");
+    for (k, v) in rows {
+        t.push_str(&format!("{k}\t{v}\n"));
+    }
+    t
+}
+
+/// The access map for one check, each action as `action` turns it into a
+/// Postfix result (`DUNNO` ends the search of shorter keys, as the more
+/// specific Sendmail entry does).
+fn access_map(entries: &[policy::AccessEntry], tag: Tag, action: impl Fn(&Act) -> String) -> Vec<(String, String)> {
+    access_for(entries, tag).iter().map(|(k, a)| (k.text(), action(a))).collect()
+}
+
+/// The names this host is final destination for (`mydestination`).
+fn local_names(profile: &RelayProfile) -> Vec<String> {
+    let mut v = vec![profile.hostname.trim_end_matches('.').to_ascii_lowercase(), "localhost".into()];
+    v.extend(profile.local_host_names.iter().map(|n| n.trim_end_matches('.').to_ascii_lowercase()));
+    v
+}
+
+/// The rendered `main.cf` lines and the map files they name.
+pub fn render_all(profile: &RelayProfile) -> Result<(String, Vec<RootFile>), FlavourError> {
+    let mut lists = relay_lists(profile, ".")?;
     let host = profile.hostname.trim_end_matches('.');
     let mut dest = vec!["$myhostname".to_string(), "localhost".to_string()];
-    dest.extend(lists.local_names);
+    dest.extend(lists.local_names.clone());
     let t = timeout_secs(profile);
+    let mut files = Vec::new();
     let mut s = String::new();
     s.push_str("\n# --- relaylab: rendered from the relay profile ---\n");
     s.push_str(&format!("myhostname = {host}\nmyorigin = $myhostname\n"));
     s.push_str(&format!("mydestination = {}\n", dest.join(", ")));
+    // virtual domains are ours for the relay check; unmatched addresses go on by MX
+    for d in &profile.virtuser_domains {
+        lists.relay_to.push(d.trim().trim_end_matches('.').to_ascii_lowercase());
+    }
+    let our_domain = profile.relay_entire_domain.then(|| profile.our_domain()).flatten();
+    if let Some(m) = &our_domain {
+        lists.relay_to.push(m.clone());
+        lists.relay_to.push(format!(".{m}"));
+    }
     s.push_str(&format!("relay_domains = {}\n", lists.relay_to.join(", ")));
     s.push_str(&format!("mynetworks = {}\n", lists.relay_from.join(", ")));
-    s.push_str("smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination\n");
     s.push_str(&format!("hopcount_limit = {}\n", profile.max_hop_count));
     for p in [
         "smtp_helo_timeout",
@@ -125,12 +174,291 @@ pub fn render_profile(profile: &RelayProfile) -> Result<String, FlavourError> {
     ] {
         s.push_str(&format!("{p} = {t}s\n"));
     }
+    if let Some(b) = policy::banner(profile) {
+        s.push_str(&format!("smtpd_banner = {}\n", b.replace('$', "$$")));
+    }
+
+    // --- access control: Sendmail checks the client and the sender at MAIL (a
+    // refused client still gets its greeting and HELO), the recipient at RCPT
+    s.push_str("smtpd_delay_reject = no\naccess_map_reject_code = 550\n");
+    s.push_str("unknown_address_reject_code = 553\nunknown_address_tempfail_action = defer\n");
+    s.push_str("non_fqdn_reject_code = 553\nrecipient_delimiter = +\n");
+    // relay_domains names match exactly; their subdomains are listed as .name
+    // (relay_hosts_only leaves them out)
+    s.push_str(
+        "parent_domain_matches_subdomains = debug_peer_list, fast_flush_domains, mynetworks, \
+         permit_mbox_mail_if_configured, smtpd_access_maps\n",
+    );
+    let entries = policy::access(profile);
+    let denied = || refusal(550, "5.7.1", "Access denied");
+    let client = access_map(&entries, Tag::Connect, |a| match a {
+        Act::Reject => denied(),
+        Act::Error(c, d, t) => refusal(*c, d, t),
+        Act::Discard => "DISCARD".into(),
+        _ => "DUNNO".into(),
+    });
+    let sender = access_map(&entries, Tag::From, |a| match a {
+        Act::Reject => denied(),
+        Act::Error(c, d, t) => refusal(*c, d, t),
+        Act::Discard => "DISCARD".into(),
+        Act::Ok | Act::Relay => "OK".into(),
+        _ => "DUNNO".into(),
+    });
+    let mut relay_clients = access_map(&entries, Tag::Connect, |a| {
+        if *a == Act::Relay {
+            "OK".into()
+        } else {
+            "DUNNO".into()
+        }
+    });
+    if let Some(m) = &our_domain {
+        if !relay_clients.iter().any(|(k, _)| k == m) {
+            relay_clients.push((m.clone(), "OK".into()));
+        }
+    }
+    let rcpt = access_map(&entries, Tag::To, |a| match a {
+        Act::Relay => "OK".into(),
+        Act::Reject if profile.blacklist_recipients => refusal(550, "5.2.1", "Mailbox disabled for this recipient"),
+        Act::Error(c, d, t) if profile.blacklist_recipients => refusal(*c, d, t),
+        Act::Discard if profile.blacklist_recipients => "DISCARD".into(),
+        _ => "DUNNO".into(),
+    });
+    let mut sender_r = Vec::new();
+    if !client.is_empty() {
+        files.push(RootFile::new(CLIENT_MAP, map_text(&client)));
+        sender_r.push(format!("check_client_access texthash:{CLIENT_MAP}"));
+    }
+    if !sender.is_empty() {
+        files.push(RootFile::new(SENDER_MAP, map_text(&sender)));
+        sender_r.push(format!("check_sender_access texthash:{SENDER_MAP}"));
+    }
+    if !profile.accept_unqualified_senders {
+        sender_r.push("reject_non_fqdn_sender".into());
+    }
+    if !profile.accept_unresolvable_domains {
+        sender_r.push("reject_unknown_sender_domain".into());
+    }
+    s.push_str("smtpd_client_restrictions =\nsmtpd_helo_restrictions =\n");
+    s.push_str(&format!("smtpd_sender_restrictions = {}\n", sender_r.join(", ")));
+
+    // --- the recipient: routing refusals, then To: entries, then the relay decision
+    let mut relay_r = Vec::new();
+    if !profile.accept_unqualified_senders {
+        relay_r.push("reject_non_fqdn_recipient".to_string());
+    }
+    let checks = rcpt_checks(profile);
+    if !checks.is_empty() {
+        files.push(RootFile::new(RCPT_CHECKS, checks));
+        relay_r.push(format!("check_recipient_access regexp:{RCPT_CHECKS}"));
+    }
+    if !rcpt.is_empty() {
+        files.push(RootFile::new(RCPT_MAP, map_text(&rcpt)));
+        relay_r.push(format!("check_recipient_access texthash:{RCPT_MAP}"));
+    }
+    relay_r.push("permit_mynetworks".into());
+    if !relay_clients.is_empty() {
+        files.push(RootFile::new(RELAY_CLIENTS, map_text(&relay_clients)));
+        relay_r.push(format!("check_client_access texthash:{RELAY_CLIENTS}"));
+    }
+    if profile.promiscuous_relay {
+        relay_r.push("permit".into());
+    }
+    relay_r.push("reject_unauth_destination".into());
+    s.push_str(&format!("smtpd_relay_restrictions = {}\n", relay_r.join(", ")));
+    s.push_str("smtpd_recipient_restrictions =\n");
+
+    // --- routing: mailertable and smart_host as a regexp transport table
+    let transport = transport_table(profile);
+    if !transport.is_empty() {
+        files.push(RootFile::new(TRANSPORT, transport));
+        s.push_str(&format!("transport_maps = regexp:{TRANSPORT}\n"));
+    }
+    let virt = policy::virtusertable(profile);
+    let mut vt = String::new();
+    for (user, domain, target) in &virt {
+        if let policy::VirtTarget::Address(a) = target {
+            match user {
+                Some(u) => vt.push_str(&format!("/^{}@{}$/\t{a}\n", regex_escape(u), re_domain(domain))),
+                None => vt.push_str(&format!("/^(.*)@{}$/\t{}\n", re_domain(domain), a.replace("%1", "$1"))),
+            }
+        }
+    }
+    if !vt.is_empty() {
+        files.push(RootFile::new(VIRTUAL, vt));
+        s.push_str(&format!("virtual_alias_maps = regexp:{VIRTUAL}\n"));
+    }
+
+    // --- aliases (local names only, as Sendmail's)
+    let mut al = String::new();
+    for (name, targets) in policy::aliases(profile) {
+        let t: Vec<String> = targets
+            .iter()
+            .map(|t| match t {
+                AliasTarget::Address(a) => a.clone(),
+                AliasTarget::Include(p) => format!(":include:{p}"),
+                AliasTarget::FileOrProgram(p) => p.clone(),
+            })
+            .collect();
+        al.push_str(&format!("{name}\t{}\n", t.join(", ")));
+    }
+    files.push(RootFile::new(ALIASES, al));
+    for (path, text) in &profile.include_files {
+        if path.starts_with('/') {
+            files.push(RootFile::new(path.clone(), text.clone()));
+        }
+    }
+    s.push_str(&format!("alias_maps = texthash:{ALIASES}\nalias_database =\n"));
     // no local mailboxes (the course's relay has none): local names answer User unknown
-    s.push_str("alias_maps =\nalias_database =\nlocal_recipient_maps = proxy:unix:passwd.byname $alias_maps\n");
-    // profile hook: transport_maps (routing table), smtpd_client/sender_restrictions with
-    // access maps, virtual_alias_maps, masquerade_domains, message_size_limit,
-    // smtpd_recipient_limit, retry intervals go here once RelayProfile carries them.
-    Ok(s)
+    s.push_str("local_recipient_maps = proxy:unix:passwd.byname $alias_maps\n");
+
+    // --- masquerading, as canonical maps limited to our own names
+    if let Some(masq) = &profile.masquerade_as {
+        let names = local_names(profile).iter().map(|n| re_domain(n)).collect::<Vec<_>>().join("|");
+        let mut m = String::new();
+        for u in &profile.exposed_users {
+            m.push_str(&format!("/^({})@({names})$/\t$1@$2\n", regex_escape(u)));
+        }
+        m.push_str(&format!("/^([^@]+)@({names})$/\t$1@{masq}\n"));
+        files.push(RootFile::new(MASQUERADE, m));
+        let env = profile.masquerade_envelope;
+        s.push_str(&format!("sender_canonical_maps = regexp:{MASQUERADE}\n"));
+        s.push_str(&format!(
+            "sender_canonical_classes = header_sender{}\n",
+            if env { ", envelope_sender" } else { "" }
+        ));
+        if profile.allmasquerade {
+            s.push_str(&format!("recipient_canonical_maps = regexp:{MASQUERADE}\n"));
+            s.push_str(&format!(
+                "recipient_canonical_classes = header_recipient{}\n",
+                if env { ", envelope_recipient" } else { "" }
+            ));
+        }
+        // Sendmail rewrites the headers of every message, not only local ones
+        s.push_str("local_header_rewrite_clients = static:all\n");
+    }
+
+    // --- limits
+    if profile.max_message_size > 0 {
+        s.push_str(&format!("message_size_limit = {}\n", profile.max_message_size));
+        s.push_str(&format!("mailbox_size_limit = {}\n", profile.max_message_size.max(51200000)));
+    }
+    if profile.max_rcpts_per_message > 0 {
+        s.push_str(&format!("smtpd_recipient_limit = {}\n", profile.max_rcpts_per_message));
+    }
+
+    // --- the queue: a deferred message is retried at each queue run, as Sendmail's
+    // -q; a short minimal backoff also keeps qmgr from suspending a destination that
+    // failed once ("delivery temporarily suspended") for a whole interval: new mail
+    // to it is tried at once, as Sendmail tries each new message
+    let qi = policy::secs(profile.queue_interval);
+    s.push_str(&format!("queue_run_delay = {qi}s\nminimal_backoff_time = 1s\nmaximal_backoff_time = {qi}s\n"));
+    let ret = policy::secs(profile.queuereturn);
+    s.push_str(&format!("maximal_queue_lifetime = {ret}s\nbounce_queue_lifetime = {ret}s\n"));
+    s.push_str(&format!("delay_warning_time = {}s\n", profile.queuewarn.as_secs()));
+    Ok((s, files))
+}
+
+/// The `main.cf` lines the profile gives (without the map files; see [`render_all`]).
+pub fn render_profile(profile: &RelayProfile) -> Result<String, FlavourError> {
+    Ok(render_all(profile)?.0)
+}
+
+const CLIENT_MAP: &str = "/etc/postfix/relaylab_client_access";
+const SENDER_MAP: &str = "/etc/postfix/relaylab_sender_access";
+const RCPT_MAP: &str = "/etc/postfix/relaylab_recipient_access";
+const RELAY_CLIENTS: &str = "/etc/postfix/relaylab_relay_clients";
+const RCPT_CHECKS: &str = "/etc/postfix/relaylab_recipient_checks";
+const TRANSPORT: &str = "/etc/postfix/relaylab_transport";
+const VIRTUAL: &str = "/etc/postfix/relaylab_virtual";
+const ALIASES: &str = "/etc/postfix/relaylab_aliases";
+const MASQUERADE: &str = "/etc/postfix/relaylab_masquerade";
+
+fn regex_escape(s: &str) -> String {
+    let mut o = String::new();
+    for c in s.chars() {
+        if "\\.+*?()|[]{}^$/".contains(c) {
+            o.push('\\');
+        }
+        o.push(c);
+    }
+    o
+}
+
+/// The regexp pattern of a mailertable key against a whole address; `.domain`
+/// keys capture the part below the domain (`%1`).
+fn mt_pattern(k: &MtKey) -> Option<String> {
+    match k {
+        MtKey::Exact(d) => Some(format!("/@{}$/", re_domain(d))),
+        MtKey::Below(d) => Some(format!("/@(.+)\\.{}$/", re_domain(d))),
+        MtKey::Default => None,
+    }
+}
+
+/// Refusals at RCPT that Sendmail makes while parsing the address:
+/// mailertable and virtusertable `error:` entries (before the relay check, for
+/// every client). Other entries of the same tables answer `DUNNO` so a more
+/// specific key shadows a less specific one, as in the tables.
+fn rcpt_checks(profile: &RelayProfile) -> String {
+    let mut out = String::new();
+    let virt = policy::virtusertable(profile);
+    if virt.iter().any(|(_, _, t)| matches!(t, policy::VirtTarget::Error(_))) {
+        for (user, domain, target) in &virt {
+            let pat = match user {
+                Some(u) => format!("/^{}@{}$/", regex_escape(u), re_domain(domain)),
+                None => format!("/@{}$/", re_domain(domain)),
+            };
+            let res = match target {
+                policy::VirtTarget::Error(e) => refusal(e.code, &e.dsn, &e.text),
+                _ => "DUNNO".into(),
+            };
+            out.push_str(&format!("{pat}\t{res}\n"));
+        }
+    }
+    let mt = policy::mailertable(profile);
+    if mt.iter().any(|(_, r)| matches!(r, MtRoute::Error(_))) {
+        for n in local_names(profile) {
+            out.push_str(&format!("/@{}$/\tDUNNO\n", re_domain(&n)));
+        }
+        for (k, r) in &mt {
+            let Some(pat) = mt_pattern(k) else { continue };
+            let res = match r {
+                MtRoute::Error(e) => refusal(e.code, &e.dsn, &e.text),
+                _ => "DUNNO".into(),
+            };
+            out.push_str(&format!("{pat}\t{res}\n"));
+        }
+    }
+    out
+}
+
+/// `smtp:host` (MX lookup) or `smtp:[host]` (A record only).
+fn nexthop(host: &str, bracketed: bool) -> String {
+    if bracketed {
+        format!("smtp:[{host}]")
+    } else {
+        format!("smtp:{host}")
+    }
+}
+
+/// The mailertable, then `.` or `smart_host` for every domain that is not
+/// ours, as a regexp transport table (first match wins, most specific first).
+fn transport_table(profile: &RelayProfile) -> String {
+    let mut out = String::new();
+    for (k, r) in policy::mailertable(profile) {
+        let Some(pat) = mt_pattern(&k) else { continue };
+        match r {
+            MtRoute::Smtp { host, bracketed } => {
+                out.push_str(&format!("{pat}\t{}\n", nexthop(&host.replace("%1", "$1"), bracketed)))
+            }
+            MtRoute::Error(e) => out.push_str(&format!("{pat}\terror:{} {}\n", e.dsn, e.text)),
+            MtRoute::Local(_) => {}
+        }
+    }
+    if let Some((host, bracketed)) = policy::default_route(profile) {
+        let names = local_names(profile).iter().map(|n| re_domain(n)).collect::<Vec<_>>().join("|");
+        out.push_str(&format!("!/@({names})$/\t{}\n", nexthop(&host, bracketed)));
+    }
+    out
 }
 
 /// What places Postfix in the lab; appended last, also after a whole `main.cf`.
@@ -146,6 +474,43 @@ pub fn lab_block(net: &LabNetwork) -> String {
 impl Flavour for Postfix {
     fn name(&self) -> &'static str {
         "postfix"
+    }
+
+    const RENDERED_KEYS: &'static [&'static str] = &[
+        "access",
+        "blacklist_recipients",
+        "promiscuous_relay",
+        "relay_entire_domain",
+        "accept_unresolvable_domains",
+        "accept_unqualified_senders",
+        "mailertable",
+        "smart_host",
+        "virtusertable",
+        "virtuser_domains",
+        "aliases",
+        "include_files",
+        "masquerade_as",
+        "masquerade_envelope",
+        "allmasquerade",
+        "exposed_users",
+        "smtp_login_msg",
+        "max_message_size",
+        "max_rcpts_per_message",
+        "queue_interval",
+        "queuewarn",
+        "queuereturn",
+    ];
+
+    fn value_gaps(&self, profile: &RelayProfile) -> Vec<(&'static str, String)> {
+        let mut gaps = Vec::new();
+        gaps.extend(policy::access_gaps(profile, true, true).map(|w| ("access", w)));
+        gaps.extend(policy::mailertable_gaps(profile, true).map(|w| ("mailertable", w)));
+        gaps.extend(policy::virtusertable_gaps(profile, true).map(|w| ("virtusertable", w)));
+        gaps.extend(policy::aliases_gaps(profile).map(|w| ("aliases", w)));
+        if profile.smtp_login_msg.is_some() && policy::banner(profile).is_none() {
+            gaps.push(("smtp_login_msg", "a date ($b) or several lines: smtpd_banner has neither".into()));
+        }
+        gaps
     }
 
     fn users(&self) -> (Vec<MtaUser>, Vec<MtaGroup>) {
@@ -166,10 +531,11 @@ impl Flavour for Postfix {
             })
         };
         let packaged = read("usr/share/postfix/main.cf.debian")?;
+        let (rendered, maps) = render_all(profile)?;
         let main = match native {
-            NativeConfig::Rendered => format!("{packaged}{}", render_profile(profile)?),
+            NativeConfig::Rendered => format!("{packaged}{rendered}"),
             NativeConfig::Snippet(s) => {
-                format!("{packaged}{}\n# --- relaylab: the scenario's snippet ---\n{s}\n", render_profile(profile)?)
+                format!("{packaged}{rendered}\n# --- relaylab: the scenario's snippet ---\n{s}\n")
             }
             NativeConfig::Whole(w) => format!("# --- relaylab: the scenario's main.cf ---\n{w}\n"),
         };
@@ -180,7 +546,8 @@ impl Flavour for Postfix {
             lab.push_str(&format!("mynetworks = 127.0.0.0/8, {}\n", net.virtual_ip));
         }
         let main = merge_main_cf(&[&main, &lab]);
-        Ok(vec![
+        let mut files = maps;
+        files.extend(vec![
             RootFile::new("/etc/postfix/main.cf", main),
             RootFile::new("/etc/postfix/master.cf", unchroot_master_cf(&read("usr/share/postfix/master.cf.dist")?)),
             RootFile::new("/etc/postfix/dynamicmaps.cf", read("usr/share/postfix/dynamicmaps.cf")?),
@@ -188,8 +555,9 @@ impl Flavour for Postfix {
             RootFile::new("/etc/postfix/main.cf.proto", read("usr/share/postfix/main.cf.dist")?),
             RootFile::new("/etc/postfix/master.cf.proto", read("usr/share/postfix/master.cf.dist")?),
             RootFile::new("/etc/postfix/makedefs.out", read("usr/share/postfix/makedefs.out")?),
-            postmaster_aliases(),
-        ])
+            super::postmaster_aliases(),
+        ]);
+        Ok(files)
     }
 
     fn prepare(&self) -> Vec<Vec<String>> {

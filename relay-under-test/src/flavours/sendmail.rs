@@ -33,7 +33,15 @@
 //! | `masquerade_as`, `masquerade_envelope`, `allmasquerade`, `exposed_users` | `MASQUERADE_AS`, FEATUREs, `EXPOSED_USER` |
 //! | `smtp_login_msg`, `privacy_flags` | `confSMTP_LOGIN_MSG`, `confPRIVACY_FLAGS` |
 //! | `promiscuous_relay`, `relay_entire_domain`, `blacklist_recipients`, `delay_checks`, `accept_unresolvable_domains`, `accept_unqualified_senders`, `greet_pause` | the FEATUREs of those names |
+//! | `max_message_size`, `max_rcpts_per_message` | `confMAX_MESSAGE_SIZE`, `confMAX_RCPTS_PER_MESSAGE` |
+//! | `queue_interval` | the daemon's `-q<interval>` (on the wall clock) |
+//! | `queuewarn`, `queuereturn`, `min_queue_age`, `max_queue_run_size` | `confTO_QUEUEWARN`, `confTO_QUEUERETURN`, `confMIN_QUEUE_AGE`, `confMAX_QUEUE_RUN_SIZE` |
 //! | `version`, `timezone`, `local_users` | not rendered: the real binary's version; the root's clock; no mailboxes yet |
+//!
+//! Not rendered (the lab is n/a): `dnsbl`, `greylist`, `connection_rate_throttle`,
+//! `max_daemon_children`, `header_checks`, `local_users`, `queue_directory`.
+//! `smtp_timeout` also sets `confTO_INITIAL` (the next hop's greeting), and
+//! Debian's `HostStatusDirectory` is undefined (see [`render_mc`]).
 
 use super::{
     events, sh, timeout_secs, Flavour, FlavourError, ListingReader, MtaGroup, MtaUser, NativeConfig, QueueSnapshot,
@@ -58,9 +66,16 @@ pub fn render_mc(profile: &RelayProfile, net: &LabNetwork, snippet: &str) -> Str
     s.push_str("divert(-1)dnl\ndnl relaylab: rendered from the relay profile\ndivert(0)dnl\n");
     s.push_str("include(`/usr/share/sendmail/cf/m4/cf.m4')dnl\n");
     s.push_str("VERSIONID(`relaylab rendered profile')dnl\nOSTYPE(`debian')dnl\n");
+    // Debian's OSTYPE keeps host status on disk (HostStatusDirectory): one failed
+    // connection then marks the host down for every later process for
+    // Timeout.hoststatus (30m), so mail arriving after the host came back is
+    // deferred "(cached)" without a try. The generic .mc of the course has no such
+    // directory: each process starts with a clean host status.
+    s.push_str("undefine(`confHOST_STATUS_DIRECTORY')dnl\n");
     s.push_str(&format!("define(`confDOMAIN_NAME', `{host}')dnl\n"));
     s.push_str(&format!("define(`confMAX_HOP', `{}')dnl\n", profile.max_hop_count));
-    for o in ["HELO", "MAIL", "RCPT", "DATAINIT", "DATABLOCK", "DATAFINAL"] {
+    // INITIAL: the wait for the next hop's greeting (a blackhole MX says nothing)
+    for o in ["INITIAL", "HELO", "MAIL", "RCPT", "DATAINIT", "DATABLOCK", "DATAFINAL"] {
         s.push_str(&format!("define(`confTO_{o}', `{t}')dnl\n"));
     }
     s.push_str("define(`confDONT_PROBE_INTERFACES', `True')dnl\n");
@@ -87,9 +102,8 @@ pub fn render_mc(profile: &RelayProfile, net: &LabNetwork, snippet: &str) -> Str
 
 /// The `.mc` lines for the profile's routing, address and relay-control
 /// settings (the course's FEATUREs and defines); their map files come from
-/// [`policy_files`]. Size and recipient limits and retry intervals are not in
-/// the profile yet: their defines (`confMAX_MESSAGE_SIZE`,
-/// `confMAX_RCPTS_PER_MESSAGE`, `confTO_QUEUERETURN`) go here when they are.
+/// [`policy_files`]; also the size and recipient limits and the queue's
+/// timeouts (the queue interval is the daemon's `-q`, see [`Sendmail::start`]).
 pub fn render_policy_mc(p: &RelayProfile) -> String {
     use crate::profile::DelayChecks;
     let mut s = String::new();
@@ -152,6 +166,20 @@ pub fn render_policy_mc(p: &RelayProfile) -> String {
     }
     for u in &p.exposed_users {
         line(format!("EXPOSED_USER(`{u}')"));
+    }
+    if p.max_message_size > 0 {
+        line(format!("define(`confMAX_MESSAGE_SIZE', `{}')", p.max_message_size));
+    }
+    if p.max_rcpts_per_message > 0 {
+        line(format!("define(`confMAX_RCPTS_PER_MESSAGE', `{}')", p.max_rcpts_per_message));
+    }
+    line(format!("define(`confTO_QUEUEWARN', `{}s')", p.queuewarn.as_secs()));
+    line(format!("define(`confTO_QUEUERETURN', `{}s')", super::policy::secs(p.queuereturn)));
+    if !p.min_queue_age.is_zero() {
+        line(format!("define(`confMIN_QUEUE_AGE', `{}s')", p.min_queue_age.as_secs()));
+    }
+    if p.max_queue_run_size > 0 {
+        line(format!("define(`confMAX_QUEUE_RUN_SIZE', `{}')", p.max_queue_run_size));
     }
     s
 }
@@ -238,6 +266,39 @@ impl Flavour for Sendmail {
         "sendmail"
     }
 
+    const RENDERED_KEYS: &'static [&'static str] = &[
+        "access",
+        "mailertable",
+        "domaintable",
+        "virtusertable",
+        "virtuser_domains",
+        "aliases",
+        "include_files",
+        "smart_host",
+        "mail_hub",
+        "luser_relay",
+        "masquerade_as",
+        "masquerade_envelope",
+        "allmasquerade",
+        "exposed_users",
+        "smtp_login_msg",
+        "privacy_flags",
+        "promiscuous_relay",
+        "relay_entire_domain",
+        "blacklist_recipients",
+        "delay_checks",
+        "accept_unresolvable_domains",
+        "accept_unqualified_senders",
+        "greet_pause",
+        "max_message_size",
+        "max_rcpts_per_message",
+        "queue_interval",
+        "queuewarn",
+        "queuereturn",
+        "min_queue_age",
+        "max_queue_run_size",
+    ];
+
     fn users(&self) -> (Vec<MtaUser>, Vec<MtaGroup>) {
         (
             vec![("smmta", 60111, 60111, "/var/lib/sendmail"), ("smmsp", 60112, 60112, "/var/lib/sendmail")],
@@ -264,6 +325,10 @@ impl Flavour for Sendmail {
             names_file("/etc/mail/relay-domains", &profile.relay_domains),
             names_file("/etc/mail/local-host-names", &profile.local_host_names),
             RootFile::new("/etc/mail/relaylab-log-tag", format!("{}\n", profile.log_tag)),
+            RootFile::new(
+                "/etc/mail/relaylab-queue-interval",
+                format!("{}s\n", super::policy::secs(profile.queue_interval)),
+            ),
             build,
         ];
         files.extend(policy_files(profile));
@@ -275,8 +340,10 @@ impl Flavour for Sendmail {
     }
 
     fn start(&self) -> Vec<String> {
-        // the log tag comes from the profile (written by render)
-        sh(format!("exec {SENDMAIL} -L \"$(cat /etc/mail/relaylab-log-tag)\" -bd -q30m"))
+        // the log tag and the queue interval come from the profile (written by render)
+        sh(format!(
+            "exec {SENDMAIL} -L \"$(cat /etc/mail/relaylab-log-tag)\" -bd -q\"$(cat /etc/mail/relaylab-queue-interval)\""
+        ))
     }
 
     fn stop(&self) -> Vec<String> {

@@ -9,8 +9,8 @@
 //! Before deciding, relay tricks are undone (`ParseRecipient`, spec §4.2): a
 //! local part that hides another destination behind one of our names —
 //! `user%elsewhere@ourdomain`, `elsewhere!user@ourdomain`,
-//! `"user@elsewhere"@ourdomain`, `<@ourdomain:user@elsewhere>` — is
-//! rechecked as that destination.
+//! `"user@elsewhere"@ourdomain`, `<@ourdomain:user@elsewhere>` (a source
+//! route counts by its final mailbox) — is rechecked as that destination.
 
 use crate::policy::access_db::{AccessAction, AccessDb};
 use crate::profile::{DelayChecks, ProfileError, RelayEntry, RelayProfile};
@@ -109,17 +109,14 @@ fn focus(local: &str) -> String {
     local.to_string()
 }
 
-/// A source route `@a,@b:user@c` → the %-hack form `user%c%b@a` (`CanonAddr`).
-fn route_to_percent(addr: &str) -> Option<String> {
+/// A source route `@a,@b:user@c` → `user@c`. Sendmail strips the route and
+/// goes by the final mailbox (RFC 5321 appendix C lets a server do so): so
+/// `<@ourdomain:user@elsewhere>` is relaying, and `<@elsewhere:user@ourdomain>`
+/// is mail for our domain (real Sendmail 8.17 delivers it there).
+fn strip_route(addr: &str) -> Option<String> {
     let rest = addr.strip_prefix('@')?;
-    let (route, mailbox) = rest.split_once(':')?;
-    let hosts: Vec<&str> = route.split(',').map(|h| h.trim().trim_start_matches('@')).collect();
-    let (first, others) = hosts.split_first()?;
-    let mut local = mailbox.replace('@', "%");
-    for h in others.iter().rev() {
-        local = format!("{local}%{h}");
-    }
-    Some(format!("{local}@{first}"))
+    let (_route, mailbox) = rest.split_once(':')?;
+    Some(mailbox.to_string())
 }
 
 impl RelayPolicy {
@@ -203,7 +200,7 @@ impl RelayPolicy {
     /// part that routes further, until the real destination shows.
     pub fn real_destination(&self, rcpt: &str) -> String {
         let mut addr = rcpt.trim().to_string();
-        if let Some(p) = route_to_percent(&addr) {
+        if let Some(p) = strip_route(&addr) {
             addr = p;
         }
         for _ in 0..16 {
@@ -349,6 +346,9 @@ mod tests {
         assert_eq!(p.real_destination("victim%elsewhere.com@sysiphus.com"), "victim@elsewhere.com");
         assert_eq!(p.real_destination("elsewhere.com!victim@sysiphus.com"), "victim@elsewhere.com");
         assert_eq!(p.real_destination("@sysiphus.com:victim@elsewhere.com"), "victim@elsewhere.com");
+        // A route through someone else's host to our domain is mail for us.
+        assert_eq!(p.real_destination("@elsewhere.com:john@sysiphus.com"), "john@sysiphus.com");
+        assert_eq!(p.check_rcpt("@elsewhere.com:john@sysiphus.com", c), RcptVerdict::RelayTo("sysiphus.com".into()));
         // A hidden destination that is ours is fine.
         assert_eq!(p.check_rcpt("john%eng.sysiphus.com@sysiphus.com", c), RcptVerdict::RelayTo("sysiphus.com".into()));
         // Not our host: nothing is stripped, the outer domain decides.
