@@ -191,11 +191,12 @@ async fn run_lab_in(loaded: &LoadedScenario, opts: &RunOptions, backend: RelayBa
         RelayBackend::Real(name, _) => (true, *name),
         RelayBackend::Builtin => (false, RelayName::Builtin),
     };
-    // A real MTA runs on the wall clock, and gets time to come up besides the lab's budget.
-    let (clock, start_limit) = if real {
-        (lab_core::clock::wall(), budget + REAL_START_ALLOWANCE)
-    } else {
-        (crate::clock_driver::clock_for(s.clock), budget)
+    // A real MTA runs on the wall clock, and gets time to come up besides the
+    // lab's budget; lab time starts once it is up.
+    let latch = real.then(lab_core::StartLatchedClock::new);
+    let (clock, start_limit): (lab_core::SharedClock, _) = match &latch {
+        Some(l) => (l.clone(), budget + REAL_START_ALLOWANCE),
+        None => (crate::clock_driver::clock_for(s.clock), budget),
     };
     let first = Instant::now();
 
@@ -214,7 +215,8 @@ async fn run_lab_in(loaded: &LoadedScenario, opts: &RunOptions, backend: RelayBa
             return report;
         }
     };
-    if real {
+    if let Some(l) = &latch {
+        l.release();
         started = Instant::now();
     }
     let deadline = started + budget;

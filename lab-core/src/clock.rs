@@ -138,6 +138,51 @@ pub fn wall() -> SharedClock {
     Arc::new(WallClock)
 }
 
+/// The wall clock, held at its start until [`release`](StartLatchedClock::release).
+///
+/// A real MTA takes a second or more to come up. Lab time 0 must be when it
+/// can take mail, or a host's "down for the first 2 seconds" would be over
+/// before the relay ever tried it: until released, `now` stays at the start
+/// and sleepers wait; then time flows at wall speed from that start.
+#[derive(Debug)]
+pub struct StartLatchedClock {
+    start: DateTime<Utc>,
+    released: tokio::sync::watch::Sender<Option<std::time::Instant>>,
+}
+
+impl StartLatchedClock {
+    /// Held at the wall clock's now.
+    pub fn new() -> Arc<Self> {
+        Arc::new(StartLatchedClock { start: Utc::now(), released: tokio::sync::watch::Sender::new(None) })
+    }
+
+    /// Let time flow from here on (once; later calls do nothing).
+    pub fn release(&self) {
+        self.released.send_if_modified(|r| r.is_none() && r.replace(std::time::Instant::now()).is_none());
+    }
+}
+
+impl Clock for StartLatchedClock {
+    fn now(&self) -> DateTime<Utc> {
+        match *self.released.borrow() {
+            Some(at) => self.start + chrono::Duration::from_std(at.elapsed()).unwrap_or(chrono::Duration::MAX),
+            None => self.start,
+        }
+    }
+
+    fn sleep_until(&self, deadline: DateTime<Utc>) -> Sleep {
+        let mut rx = self.released.subscribe();
+        let start = self.start;
+        Box::pin(async move {
+            // Wait for the release (a dropped clock releases nobody: sleep on).
+            let released = rx.wait_for(Option::is_some).await.map(|r| *r).ok().flatten();
+            let Some(at) = released else { return std::future::pending().await };
+            let due = (deadline - start).to_std().unwrap_or(Duration::ZERO);
+            tokio::time::sleep(due.saturating_sub(at.elapsed())).await;
+        })
+    }
+}
+
 /// Lab time that moves when the lab moves it.
 ///
 /// Sleepers register a timer; [`VirtualClock::advance_to`] moves "now" and
@@ -452,5 +497,30 @@ mod tests {
         assert!(c.as_virtual().is_none());
         let w = tokio::time::timeout(Duration::from_secs(1), c.sleep_until_woken(Utc::now())).await.unwrap();
         drop(w);
+    }
+
+    #[tokio::test]
+    async fn a_latched_clock_holds_its_start_until_released() {
+        let c = StartLatchedClock::new();
+        let start = c.now();
+        let due = start + chrono::Duration::milliseconds(50);
+        let sleeper = tokio::spawn({
+            let c = Arc::clone(&c);
+            async move {
+                c.sleep_until(due).await;
+                std::time::Instant::now()
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(120)).await;
+        assert_eq!(c.now(), start, "held");
+        assert!(!sleeper.is_finished(), "a sleeper waits for the release");
+        let released = std::time::Instant::now();
+        c.release();
+        let woke = sleeper.await.unwrap();
+        let waited = woke - released;
+        assert!(waited >= Duration::from_millis(45) && waited < Duration::from_millis(500), "{waited:?}");
+        assert!(c.now() > start);
+        c.release();
+        assert!(c.now() - start >= chrono::Duration::milliseconds(45), "a second release does not restart");
     }
 }

@@ -33,7 +33,7 @@ pub mod transcript;
 pub use activity::{Activity, BusyGuard};
 pub use addr::AddressMap;
 pub use client::SmtpClient;
-pub use clock::{Clock, SharedClock, VirtualClock, WallClock};
+pub use clock::{Clock, SharedClock, StartLatchedClock, VirtualClock, WallClock};
 pub use command::Command;
 pub use envelope::{Envelope, ReceivedMessage};
 pub use reply::Reply;
