@@ -23,7 +23,7 @@
 //! | `access` | texthash maps: `Connect:` and `From:` in `smtpd_sender_restrictions` (checked at MAIL, `smtpd_delay_reject = no`; OK/SKIP → `DUNNO` so a longer key shadows a shorter one); `To:` RELAY and `Connect:` RELAY in `smtpd_relay_restrictions` |
 //! | `blacklist_recipients` | `To:` refusals in the recipient map, before the relay decision |
 //! | `accept_unresolvable_domains`, `accept_unqualified_senders` | without them `reject_unknown_sender_domain`, `reject_non_fqdn_sender/recipient` (codes 553) |
-//! | `promiscuous_relay`, `relay_entire_domain` | `permit`; `$m` in `relay_domains` and the relay-client map |
+//! | `promiscuous_relay`, `relay_entire_domain` | every address in `mynetworks`; `$m` in `relay_domains` and the relay-client map |
 //! | `mailertable`, `smart_host` | regexp `transport_maps`; `error:` entries (and virtusertable ones) in a regexp `check_recipient_access` |
 //! | `virtusertable`, `virtuser_domains` | regexp `virtual_alias_maps`; the domains in `relay_domains` |
 //! | `aliases`, `include_files` | texthash `alias_maps` |
@@ -163,6 +163,12 @@ pub fn render_all(profile: &RelayProfile) -> Result<(String, Vec<RootFile>), Fla
         lists.relay_to.push(format!(".{m}"));
     }
     s.push_str(&format!("relay_domains = {}\n", lists.relay_to.join(", ")));
+    if profile.promiscuous_relay {
+        // every client is a relay client; a bare `permit` before
+        // reject_unauth_destination is refused by smtpd ("specify at least one
+        // working instance of: reject_unauth_destination ...")
+        lists.relay_from.extend(["0.0.0.0/0".to_string(), "[::]/0".to_string()]);
+    }
     s.push_str(&format!("mynetworks = {}\n", lists.relay_from.join(", ")));
     s.push_str(&format!("hopcount_limit = {}\n", profile.max_hop_count));
     for p in [
@@ -259,9 +265,6 @@ pub fn render_all(profile: &RelayProfile) -> Result<(String, Vec<RootFile>), Fla
     if !relay_clients.is_empty() {
         files.push(RootFile::new(RELAY_CLIENTS, map_text(&relay_clients)));
         relay_r.push(format!("check_client_access texthash:{RELAY_CLIENTS}"));
-    }
-    if profile.promiscuous_relay {
-        relay_r.push("permit".into());
     }
     relay_r.push("reject_unauth_destination".into());
     s.push_str(&format!("smtpd_relay_restrictions = {}\n", relay_r.join(", ")));
