@@ -301,6 +301,8 @@ pub fn relay_events(flavour: &str, log: &[String]) -> Vec<RelayEvent> {
         _ => events::sendmail,
     };
     let mut out: Vec<RelayEvent> = log.iter().flat_map(|l| normalize(l)).collect();
+    // OpenSMTPD names the client and the sender on the session's earlier lines.
+    events::join_log(&mut out, log);
     // Postfix names the sender on its own `QID: from=<...>` line (qmgr), not
     // on the `client=` line that says the message came in: join them.
     for e in out.iter_mut().filter(|e| e.from.is_none()) {

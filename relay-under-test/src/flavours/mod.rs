@@ -434,7 +434,10 @@ impl<F: Flavour> RealRelay<F> {
 
     /// The log so far as events of the shared model.
     pub fn events(&self) -> Vec<RelayEvent> {
-        self.root.log_lines().iter().flat_map(|l| self.flavour.events(l)).collect()
+        let log = self.root.log_lines();
+        let mut out: Vec<RelayEvent> = log.iter().flat_map(|l| self.flavour.events(l)).collect();
+        events::join_log(&mut out, &log);
+        out
     }
 }
 
