@@ -8,8 +8,10 @@
 //!   `from <HELO> (<rDNS> [<ip>])`, `by $j ($v/$Z) with SMTP|ESMTP id <qid>`,
 //!   `for <rcpt as typed>` only with exactly one recipient, then the date
 //!   with its zone comment.
-//! - `Date:` and `Message-Id: <YYYYMMDDHHMM.qid@$j>` (UTC stamp) are added at
-//!   the end of the header block, only when absent.
+//! - `Date:` and `Message-Id: <YYYYMMDDHHMM.qid@$j>` (UTC stamp) are added,
+//!   only when absent, right after our own trace lines and before the
+//!   message's headers, where Sendmail puts the headers its configuration
+//!   defines (the course's delivered example; real Sendmail 8.17 the same).
 //! - `X-Authentication-Warning: $j: <text>` follows our `Received:`, one per
 //!   warning the session raised (spec §5.5; the session decides when, as
 //!   `PrivacyOptions` `authwarnings` says).
@@ -219,12 +221,12 @@ pub fn prepare(i: &Intake<'_>, raw: &[u8]) -> Prepared {
     for w in i.auth_warnings {
         data.extend_from_slice(auth_warning_header(i.hostname, w).as_bytes());
     }
+    data.extend_from_slice(added.as_bytes());
     let head = &raw[..block.end];
     data.extend_from_slice(head);
     if !head.is_empty() && !head.ends_with(b"\n") {
         data.extend_from_slice(b"\r\n");
     }
-    data.extend_from_slice(added.as_bytes());
     if !block.terminated && block.end < raw.len() {
         // A body with no blank line before it: give it one.
         data.extend_from_slice(b"\r\n");
@@ -288,8 +290,9 @@ mod tests {
         let text = String::from_utf8(p.data).unwrap();
         assert!(
             text.ends_with(
-                "From: Santa@Northpole.com\r\nSubject: Ho\r\nDate: Wed, 21 Dec 2005 18:24:20 -0800 (UTC-08:00)\r\n\
-             Message-Id: <200512220224.jBM2Nc9l027230@external.sysiphus.com>\r\n\r\nbody\r\n"
+                "Date: Wed, 21 Dec 2005 18:24:20 -0800 (UTC-08:00)\r\n\
+             Message-Id: <200512220224.jBM2Nc9l027230@external.sysiphus.com>\r\n\
+             From: Santa@Northpole.com\r\nSubject: Ho\r\n\r\nbody\r\n"
             ),
             "{text}"
         );
@@ -334,7 +337,9 @@ mod tests {
             lines[3],
             "X-Authentication-Warning: external.sysiphus.com: real.dom.com [130.55.1.2] didn't use HELO protocol"
         );
-        assert_eq!(lines[4], "Subject: x");
+        assert!(lines[4].starts_with("Date: "), "{text}");
+        assert!(lines[5].starts_with("Message-Id: "), "{text}");
+        assert_eq!(lines[6], "Subject: x");
         assert_eq!(
             too_many_hops(26, 25, "<a@b>", "real.dom.com", "<c@d>"),
             "5.4.6 Too many hops 26 (25 max): from <a@b> via real.dom.com, to <c@d>"

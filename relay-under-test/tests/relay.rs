@@ -86,9 +86,9 @@ async fn received_header_with_ptr_ehlo_and_one_recipient_and_added_headers() {
             "Received: from spoof.example.com (real.dom.com [203.0.113.66])\r\n\
              \tby external.sysiphus.com (8.13.4/8.13.4) with ESMTP id {qid}\r\n\
              \tfor <john@sysiphus.com>; Wed, 4 Jan 2006 22:28:13 -0800 (PST)\r\n\
-             From: Santa@Northpole.com\r\nTo: naughty@somewhere.com\r\nSubject: Ho Ho Ho\r\n\
              Date: Wed, 4 Jan 2006 22:28:13 -0800 (PST)\r\n\
              Message-Id: <200601050628.{qid}@external.sysiphus.com>\r\n\
+             From: Santa@Northpole.com\r\nTo: naughty@somewhere.com\r\nSubject: Ho Ho Ho\r\n\
              \r\nYou've been a naughty boy this year!\r\n"
         )
     );
@@ -507,7 +507,7 @@ async fn mail_without_helo_gets_an_authentication_warning_under_the_default_flag
              \tby external.sysiphus.com (8.13.4/8.13.4) with SMTP id {qid}\r\n\
              \tfor <john@sysiphus.com>; Wed, 4 Jan 2006 22:28:13 -0800 (PST)\r\n\
              X-Authentication-Warning: external.sysiphus.com: real.dom.com [203.0.113.66] didn't use HELO protocol\r\n\
-             From: Santa@Northpole.com\r\n"
+             Date: Wed, 4 Jan 2006 22:28:13 -0800 (PST)\r\n"
         )),
         "{}",
         got[0].data

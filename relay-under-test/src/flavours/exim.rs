@@ -97,7 +97,13 @@ fn by_specificity(mut v: Vec<(Key, Act)>) -> Vec<(Key, Act)> {
 
 /// ACL statements that set `$acl_m_<var>` from the first matching entry
 /// (`condition` + `hosts`/`senders`/`recipients`).
-fn first_match(var: &str, cond: &str, rows: &[(Key, Act)], pattern: fn(&Key) -> String, value: impl Fn(&Act) -> String) -> String {
+fn first_match(
+    var: &str,
+    cond: &str,
+    rows: &[(Key, Act)],
+    pattern: fn(&Key) -> String,
+    value: impl Fn(&Act) -> String,
+) -> String {
     let mut s = String::new();
     for (k, a) in rows {
         s.push_str(&format!(
@@ -227,7 +233,9 @@ pub fn render_conf(profile: &RelayProfile, net: &LabNetwork, snippet: &str) -> R
     if !route_rows.is_empty() {
         acl.push_str("  warn    set acl_m_route =\n");
         acl.push_str(&route_rows);
-        acl.push_str("  deny    condition = ${if match{$acl_m_route}{\\N^[45]\\N}}\n          message = $acl_m_route\n");
+        acl.push_str(
+            "  deny    condition = ${if match{$acl_m_route}{\\N^[45]\\N}}\n          message = $acl_m_route\n",
+        );
     }
     if !rcpt.is_empty() {
         acl.push_str("  warn    set acl_m_rcpt =\n");
@@ -491,13 +499,16 @@ pub fn parse_exim_bp(text: &str) -> QueueSnapshot {
             continue;
         }
         let f: Vec<&str> = t.split_whitespace().collect();
-        // a message line: " 0m   444 1xUjVJ-0006AW-2N <a@lying.com>" (age, size, id, sender)
-        if f.len() >= 4 && f[2].matches('-').count() == 2 && f[1].parse::<u64>().is_ok() {
+        // a message line: " 0m   444 1xUjVJ-0006AW-2N <a@lying.com>" (age, size, id, sender);
+        // sizes from 1000 bytes up read "1.8K", "2.1M"
+        if let (true, Some(size)) =
+            (f.len() >= 4 && f[2].matches('-').count() == 2, f.get(1).and_then(|x| exim_size(x)))
+        {
             snap.messages.push(QueuedMessage {
                 qid: f[2].to_string(),
                 sender: f[3].to_string(),
                 recipients: Vec::new(),
-                size: f[1].parse().unwrap_or(0),
+                size,
                 last_error: t.contains("*** frozen ***").then(|| "frozen".to_string()),
                 arrived: arrived_now(),
             });
@@ -514,9 +525,31 @@ pub fn parse_exim_bp(text: &str) -> QueueSnapshot {
     snap
 }
 
+/// `444`, `1.8K`, `2.1M` → bytes (approximately, as Exim rounds them).
+fn exim_size(s: &str) -> Option<u64> {
+    let (num, mult) = match s.as_bytes().last()? {
+        b'K' => (&s[..s.len() - 1], 1024.0),
+        b'M' => (&s[..s.len() - 1], 1024.0 * 1024.0),
+        _ => (s, 1.0),
+    };
+    let n: f64 = num.parse().ok()?;
+    (n >= 0.0).then(|| (n * mult) as u64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bp_sizes_of_a_kilobyte_and_up_are_read() {
+        // a bounce of 1881 bytes is listed as 1.8K; its recipient is its own
+        let text = " 0m   329 1xUm3T-0005ZO-2D <alice@example.net>\n          tempfail-451@sysiphus.com\n\n 0m  1.8K 1xUm3U-0005a8-3B <>\n          alice@example.net\n";
+        let snap = parse_exim_bp(text);
+        assert_eq!(snap.messages.len(), 2, "{snap:?}");
+        assert_eq!(snap.messages[0].recipients, vec!["tempfail-451@sysiphus.com".to_string()]);
+        assert_eq!((snap.messages[1].sender.as_str(), snap.messages[1].size), ("<>", 1843));
+        assert_eq!(snap.messages[1].recipients, vec!["alice@example.net".to_string()]);
+    }
 
     #[test]
     fn bp_listing_with_msglogs() {

@@ -792,7 +792,7 @@ mod tests {
         let data = String::from_utf8(entry.unwrap().data.to_vec()).unwrap();
         assert!(data.starts_with("Received: from real.dom.com (real.dom.com [130.55.1.2])\r\n\tby external.sysiphus.com (8.13.4/8.13.4) with SMTP id "), "{data}");
         assert!(
-            data.contains("\r\nX-Authentication-Warning: external.sysiphus.com: real.dom.com [130.55.1.2] didn't use HELO protocol\r\nSubject: x\r\n"),
+            data.contains("\r\nX-Authentication-Warning: external.sysiphus.com: real.dom.com [130.55.1.2] didn't use HELO protocol\r\nDate: "),
             "{data}"
         );
         // The external relay's flags replace the default: no warning (§13 D11).
