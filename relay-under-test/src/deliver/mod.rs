@@ -218,7 +218,7 @@ pub async fn attempt(ctx: &DeliveryContext, qid: &str, trigger: &'static str) {
     }
     // SMTP mailers send the headers rewritten (domaintable, masquerading).
     let smtp_data = Arc::new(ctx.router.outbound_headers(&entry.data));
-    for g in groups {
+    for (g, hosts) in by_host_signature(ctx, groups).await {
         let started = ctx.net.clock.now();
         let mailer = g.route.mailer();
         let ctladdr = match &g.route {
@@ -238,7 +238,11 @@ pub async fn attempt(ctx: &DeliveryContext, qid: &str, trigger: &'static str) {
                     .map(|(m, _)| Recipient { typed: m.typed.clone(), addr: ctx.router.outbound_recipient(&m.addr) })
                     .collect();
                 let transfer = Transfer { sender: &sender, data: &smtp_data, size: entry.size };
-                deliver_route(ctx, &entry, route, &transfer, &rcpts).await
+                let hosts = match hosts {
+                    Some(h) => h,
+                    None => hosts_cached(ctx, route).await,
+                };
+                deliver_route(ctx, &entry, hosts, &transfer, &rcpts).await
             }
         };
         for Outcome { rcpts, status } in outcomes {
@@ -344,15 +348,56 @@ async fn hosts_cached(ctx: &DeliveryContext, route: &Route) -> Result<Vec<MxHost
     r
 }
 
+/// Sendmail's host signature: SMTP groups whose next hops are the same
+/// hosts (the same MX list in order, or the same `[host]`), with the same
+/// mailer and sender, go in one transaction - `john@sysiphus.com` and
+/// `bob@eng.sysiphus.com` with the same MX are one delivery, as real
+/// Sendmail (and Exim) send them. Each SMTP group comes back with its hosts.
+async fn by_host_signature(
+    ctx: &DeliveryContext,
+    groups: Vec<Group>,
+) -> Vec<(Group, Option<Result<Vec<MxHost>, RouteError>>)> {
+    let mut out: Vec<(Group, Option<Result<Vec<MxHost>, RouteError>>)> = Vec::new();
+    for g in groups {
+        if matches!(g.route, Route::Local { .. } | Route::File { .. } | Route::Program { .. }) {
+            out.push((g, None));
+            continue;
+        }
+        let hosts = hosts_cached(ctx, &g.route).await;
+        let same = |(o, h): &&mut (Group, Option<Result<Vec<MxHost>, RouteError>>)| {
+            o.route.mailer() == g.route.mailer()
+                && o.sender == g.sender
+                && matches!((h, &hosts), (Some(Ok(a)), Ok(b)) if !a.is_empty() && signature(a) == signature(b))
+        };
+        match out.iter_mut().find(|x| same(x)) {
+            Some((o, _)) => {
+                for (m, origins) in g.members {
+                    match o.members.iter_mut().find(|(x, _)| x.addr.eq_ignore_ascii_case(&m.addr)) {
+                        Some((_, known)) => known.extend(origins),
+                        None => o.members.push((m, origins)),
+                    }
+                }
+            }
+            None => out.push((g, Some(hosts))),
+        }
+    }
+    out
+}
+
+/// The hosts in preference order, names without case or trailing dot.
+fn signature(hosts: &[MxHost]) -> Vec<(u16, String)> {
+    hosts.iter().map(|h| (h.preference, h.name.trim_end_matches('.').to_ascii_lowercase())).collect()
+}
+
 async fn deliver_route(
     ctx: &DeliveryContext,
     entry: &QueueEntry,
-    route: &Route,
+    hosts: Result<Vec<MxHost>, RouteError>,
     t: &Transfer<'_>,
     rcpts: &[Recipient],
 ) -> Vec<Outcome> {
     let all = |status: Status| vec![Outcome { rcpts: rcpts.to_vec(), status }];
-    match hosts_cached(ctx, route).await {
+    match hosts {
         Ok(hosts) => smtp_client::deliver_to_hosts(ctx, t, &hosts, rcpts).await,
         Err(e @ RouteError::HostUnknown { .. }) => {
             let name = route_name(&e);
