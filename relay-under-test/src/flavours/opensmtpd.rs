@@ -80,6 +80,9 @@ pub fn render_conf(profile: &RelayProfile, net: &LabNetwork, snippet: &str) -> R
         s.push_str("match from any for domain <relaydomains> action \"relay\"\n");
     }
     s.push_str("match from src <relaynets> for any action \"relay\"\n");
+    // the relay's own bounces come in through its local socket; `from local`
+    // would match every client here (all lab addresses are on lo)
+    s.push_str("match from socket for any action \"relay\"\n");
     if profile.promiscuous_relay {
         s.push_str("match from any for any action \"relay\"\n");
     }
