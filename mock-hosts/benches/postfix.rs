@@ -20,14 +20,17 @@
 //! missing (`apt-get install postfix` provides them), the comparison is
 //! skipped, loudly, and only run 4 is made.
 //!
-//! On a shared machine wall-clock rates swing with other work, so each round
-//! waits for an idle CPU, the four runs of a round follow one another, the
+//! On a shared machine wall-clock rates swing with other work, so each run
+//! waits for an idle CPU, the runs of each comparison are adjacent and swap
+//! order from one round to the next (so each side goes first as often), the
 //! ratios are taken within each round (then their median), and the CPU time
 //! per message of each tool's own process is printed too, which other work
-//! barely moves. `RELAYLAB_BENCH_ROUNDS` (default 3), `RELAYLAB_BENCH_THREADS`
+//! barely moves. `RELAYLAB_BENCH_ROUNDS`
+//! (default 4, even so that both orders count alike), `RELAYLAB_BENCH_THREADS`
 //! (relaylab's runtime threads, default 2, as a lab runs), `RELAYLAB_BENCH_SIZE`
-//! (default 2048) and `RELAYLAB_BENCH_ONLY=sink` (smtp-source into the relaylab
-//! sink only, for profiling) adjust it.
+//! (default 2048), `RELAYLAB_BENCH_ONLY=sinks` (runs 1 and 3 only: the sink
+//! comparison) and `RELAYLAB_BENCH_ONLY=sink` (run 3 only, for profiling)
+//! adjust it.
 
 use lab_core::clock;
 use mock_hosts::postfix_tools::{env_usize, find, rate, smtp_source, start_smtp_sink};
@@ -83,8 +86,9 @@ struct Round {
     smtp_source_into_sink: Option<f64>,
     relaylab: Option<f64>,
     kept: String,
-    /// CPU per message, microseconds: smtp-source, smtp-sink, slammer, relaylab sink.
-    cpu: [Option<f64>; 4],
+    /// CPU per message, microseconds: smtp-source, smtp-sink, slammer, relaylab
+    /// sink, and smtp-source again while it feeds the relaylab sink.
+    cpu: [Option<f64>; 5],
 }
 
 /// What a round measures.
@@ -115,6 +119,7 @@ impl Load {
 
 /// Run 1: smtp-source into smtp-sink. Rate, and CPU per message of each.
 fn postfix_to_postfix(source: &Path, sink_tool: &Path, load: Load) -> (f64, Option<f64>, Option<f64>) {
+    wait_for_quiet();
     let port = free_port();
     let mut sink = start_smtp_sink(sink_tool, port);
     let (_, children0) = proc_cpu("self");
@@ -128,6 +133,7 @@ fn postfix_to_postfix(source: &Path, sink_tool: &Path, load: Load) -> (f64, Opti
 
 /// Run 2: the slammer into smtp-sink. Rate and the slammer's CPU per message.
 fn slammer_to_postfix(rt: &tokio::runtime::Runtime, sink_tool: &Path, load: Load) -> (f64, Option<f64>) {
+    wait_for_quiet();
     let port = free_port();
     let mut sink = start_smtp_sink(sink_tool, port);
     let target = format!("127.0.0.1:{port}").parse().unwrap();
@@ -140,12 +146,13 @@ fn slammer_to_postfix(rt: &tokio::runtime::Runtime, sink_tool: &Path, load: Load
     (rate(accepted as usize, t), cpu)
 }
 
-/// Run 3: smtp-source into the relaylab sink. Rate and the sink's CPU per message.
-fn postfix_to_sink(rt: &tokio::runtime::Runtime, source: &Path, load: Load) -> (f64, Option<f64>) {
+/// Run 3: smtp-source into the relaylab sink. Rate, and CPU per message of the sink and of smtp-source.
+fn postfix_to_sink(rt: &tokio::runtime::Runtime, source: &Path, load: Load) -> (f64, Option<f64>, Option<f64>) {
+    wait_for_quiet();
     let ours = rt.block_on(relaylab_sink());
     // Drive the runtime while smtp-source runs (a current-thread runtime runs only inside block_on).
     let (source, port) = (source.to_path_buf(), ours.addr().port());
-    let (mine0, _) = proc_cpu("self");
+    let (mine0, children0) = proc_cpu("self");
     let t = rt.block_on(async move {
         tokio::task::spawn_blocking(move || {
             smtp_source(&source, SocketAddr::from(([127, 0, 0, 1], port)), load.sessions, load.messages, load.payload)
@@ -153,15 +160,16 @@ fn postfix_to_sink(rt: &tokio::runtime::Runtime, source: &Path, load: Load) -> (
         .await
         .unwrap()
     });
-    let cpu = load.per_msg(proc_cpu("self").0 - mine0);
+    let (mine1, children1) = proc_cpu("self");
     assert_eq!(ours.message_count(), load.messages, "the sink recorded every message");
     assert_eq!(ours.session_count(), load.messages, "the sink kept every transcript");
     rt.block_on(ours.shutdown());
-    (rate(load.messages, t), cpu)
+    (rate(load.messages, t), load.per_msg(mine1 - mine0), load.per_msg(children1 - children0))
 }
 
 /// Run 4: the slammer into the relaylab sink. Rate, and what both kept.
 fn relaylab_to_sink(rt: &tokio::runtime::Runtime, load: Load) -> (f64, String) {
+    wait_for_quiet();
     let ours = rt.block_on(relaylab_sink());
     let (t, accepted, transcripts) = rt.block_on(run_slammer(ours.addr(), load.sessions, load.messages, load.payload));
     assert_eq!(ours.message_count(), load.messages);
@@ -182,17 +190,17 @@ fn round(
     index: usize,
 ) -> Round {
     let mut r = Round::default();
-    let flip = index % 2 == 0;
+    let flip = index.is_multiple_of(2);
     match (only, tools) {
         (Only::Sink, (Some(source), _)) => {
-            let (rate, cpu) = postfix_to_sink(rt, source, load);
-            (r.smtp_source_into_sink, r.cpu[3]) = (Some(rate), cpu);
+            let (rate, cpu, src) = postfix_to_sink(rt, source, load);
+            (r.smtp_source_into_sink, r.cpu[3], r.cpu[4]) = (Some(rate), cpu, src);
         }
         (Only::Sinks, (Some(source), Some(sink_tool))) => {
             for relaylab_side in [flip, !flip] {
                 if relaylab_side {
-                    let (rate, cpu) = postfix_to_sink(rt, source, load);
-                    (r.smtp_source_into_sink, r.cpu[3]) = (Some(rate), cpu);
+                    let (rate, cpu, src) = postfix_to_sink(rt, source, load);
+                    (r.smtp_source_into_sink, r.cpu[3], r.cpu[4]) = (Some(rate), cpu, src);
                 } else {
                     let (rate, src, snk) = postfix_to_postfix(source, sink_tool, load);
                     (r.postfix, r.cpu[0], r.cpu[1]) = (Some(rate), src, snk);
@@ -212,8 +220,8 @@ fn round(
                         (r.slammer_into_smtp_sink, r.cpu[2]) = (Some(rate), cpu);
                     }
                     _ => {
-                        let (rate, cpu) = postfix_to_sink(rt, source, load);
-                        (r.smtp_source_into_sink, r.cpu[3]) = (Some(rate), cpu);
+                        let (rate, cpu, src) = postfix_to_sink(rt, source, load);
+                        (r.smtp_source_into_sink, r.cpu[3], r.cpu[4]) = (Some(rate), cpu, src);
                     }
                 }
             }
@@ -279,7 +287,7 @@ fn median(mut v: Vec<f64>) -> f64 {
     }
     v.sort_by(|a, b| a.total_cmp(b));
     let n = v.len();
-    if n % 2 == 0 {
+    if n.is_multiple_of(2) {
         (v[n / 2 - 1] + v[n / 2]) / 2.0
     } else {
         v[n / 2]
@@ -320,12 +328,7 @@ fn main() {
         println!("!! Install them (Debian: apt-get install postfix) and run the benchmark again. !!");
         println!("==============================================================================\n");
     }
-    let results: Vec<Round> = (0..rounds)
-        .map(|i| {
-            wait_for_quiet();
-            round(&rt, &tools, load, only, i)
-        })
-        .collect();
+    let results: Vec<Round> = (0..rounds).map(|i| round(&rt, &tools, load, only, i)).collect();
     let col = |f: &dyn Fn(&Round) -> Option<f64>| -> Option<(f64, Vec<f64>)> {
         let v: Option<Vec<f64>> = results.iter().map(f).collect();
         v.map(|v| (median(v.clone()), v))
@@ -368,7 +371,9 @@ fn main() {
     println!("(median of the per-round ratios)");
     let (src, snk, slm, ours) = (cpu(0), cpu(1), cpu(2), cpu(3));
     println!();
-    println!("CPU time per message (user + system, the tool's own process; not disturbed by other work on the machine):");
+    println!(
+        "CPU time per message (user + system, the tool's own process; not disturbed by other work on the machine):"
+    );
     if slammer.is_some() {
         println!(
             "  smtp-source {src:6.1} us   relaylab slammer {slm:6.1} us   -> slammer uses {:.2}x the CPU of smtp-source",
@@ -378,5 +383,9 @@ fn main() {
     println!(
         "  smtp-sink   {snk:6.1} us   relaylab MX sink {ours:6.1} us   -> sink uses {:.2}x the CPU of smtp-sink",
         ours / snk
+    );
+    println!(
+        "  smtp-source {src:6.1} us feeding smtp-sink, {:6.1} us feeding the relaylab MX sink (it bounds both rates)",
+        cpu(4)
     );
 }

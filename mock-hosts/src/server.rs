@@ -1,8 +1,10 @@
 //! The MX sink's listener and per-connection tasks.
 //!
-//! One task accepts connections; each connection gets its own task that reads
-//! command lines, asks the [`Session`] what to answer, and writes the replies.
-//! Shutdown is one `watch` channel every task listens on.
+//! One task per sink accepts connections and drives every open session
+//! itself, as one event loop (see `Sessions`), the way Postfix's smtp-sink
+//! serves all its clients from one process: a session reads command lines,
+//! asks the [`Session`] what to answer, and writes the replies. Shutdown and
+//! outages reach the sessions through two flags the accept task sets.
 //!
 //! Pipelining (RFC 2920): a client may send several commands in one packet and
 //! read the replies later. Commands are read from one `BufReader` for the whole
@@ -27,17 +29,20 @@ use crate::session::{Accepted, Outcome, Session, SinkEnv};
 use crate::timing::LabTime;
 use lab_core::codec::{self, CodecError, MAX_LINE};
 use lab_core::{ReceivedMessage, Reply, SharedClock, Transcript, TranscriptRecorder};
+use std::convert::Infallible;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWriteExt, BufReader, BufWriter};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::watch;
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::JoinHandle;
 use tokio::time::timeout;
 
 /// How long shutdown waits for open sessions to say goodbye before aborting them.
@@ -73,6 +78,10 @@ struct Shared {
     sessions: Mutex<Vec<TranscriptRecorder>>,
     events: Mutex<Vec<String>>,
     active: AtomicUsize,
+    /// Set on shutdown: every session says `421` and ends.
+    stopping: AtomicBool,
+    /// Bumped when the host goes down: every session open then ends at once.
+    outages: AtomicU64,
 }
 
 impl Shared {
@@ -93,7 +102,7 @@ impl MxSink {
     /// whose schedule has it down at the start binds (so a taken address is
     /// reported now), then closes its port until the window ends.
     pub async fn start(bind: SocketAddr, config: SinkConfig, clock: SharedClock) -> io::Result<MxSink> {
-        let listener = TcpListener::bind(bind).await?;
+        let listener = listen(bind)?;
         let addr = listener.local_addr()?;
         let hostname = config.hostname.clone();
         let time = match config.epoch {
@@ -114,6 +123,8 @@ impl MxSink {
             sessions: Mutex::new(Vec::new()),
             events: Mutex::new(Vec::new()),
             active: AtomicUsize::new(0),
+            stopping: AtomicBool::new(false),
+            outages: AtomicU64::new(0),
         });
         let (tx, rx) = watch::channel(false);
         let accept_task = tokio::spawn(accept_loop(listener, addr, Arc::clone(&shared), rx));
@@ -218,7 +229,7 @@ impl Drop for MxSink {
     fn drop(&mut self) {
         let _ = self.shutdown.send(true);
         if let Some(task) = self.accept_task.take() {
-            // Dropping the accept loop drops its JoinSet, which aborts sessions.
+            // Aborting the accept loop drops the sessions it drives.
             task.abort();
         }
         if let Some(r) = &self.shared.reactor {
@@ -251,35 +262,48 @@ async fn until_offset(time: &LabTime, offset: Option<Duration>) {
     }
 }
 
-/// Accept connections; close the port while the schedule has the host down
-/// (ending open sessions, as a crash would), and open it again after.
+/// A listening socket on `addr` with `TCP_NODELAY` set: Linux copies it to
+/// every accepted socket, which saves a `setsockopt` per connection.
+fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+    // As TcpListener::bind does: a port just closed (an outage) may be taken again at once.
+    socket.set_reuseaddr(true)?;
+    if cfg!(target_os = "linux") {
+        socket.set_nodelay(true)?;
+    }
+    socket.bind(addr)?;
+    socket.listen(1024)
+}
+
+/// Accept connections and drive the open sessions; close the port while the
+/// schedule has the host down (ending open sessions, as a crash would), and
+/// open it again after.
 async fn accept_loop(
     listener: TcpListener,
     addr: SocketAddr,
     shared: Arc<Shared>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let mut tasks = JoinSet::new();
+    let mut sessions = Sessions::default();
     let mut listener = Some(listener);
-    // Bumped when the host goes down: every session ends at once.
-    let (crash, _) = watch::channel(0u64);
     let time = shared.env.time.clone();
     loop {
-        while tasks.try_join_next().is_some() {}
         let now = time.elapsed();
         if let Some(until) = shared.schedule.down_until(now) {
             if listener.take().is_some() {
-                crash.send_modify(|g| *g += 1);
+                shared.outages.fetch_add(1, Ordering::SeqCst);
+                sessions.wake_all();
                 shared.event(&format!("down (not listening) until {} ms", until.as_millis()));
             }
             tokio::select! {
+                never = sessions.drive() => match never {},
                 _ = time.sleep_until_offset(until) => continue,
                 _ = shutdown.changed() => break,
             }
         }
         let current = match &listener {
             Some(l) => l,
-            None => match TcpListener::bind(addr).await {
+            None => match listen(addr) {
                 Ok(l) => {
                     shared.event("up (listening again)");
                     listener.insert(l)
@@ -287,6 +311,7 @@ async fn accept_loop(
                 Err(e) => {
                     tracing::warn!(error = %e, %addr, "mx sink could not listen again; retrying");
                     tokio::select! {
+                        never = sessions.drive() => match never {},
                         _ = time.sleep(Duration::from_millis(20)) => continue,
                         _ = shutdown.changed() => break,
                     }
@@ -294,38 +319,225 @@ async fn accept_loop(
             },
         };
         let next_down = shared.schedule.next_down(now);
-        tokio::select! {
-            accepted = current.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    let guard = ActiveGuard::new(&shared);
-                    // Register the session here, so indices follow connection order.
-                    let rec = TranscriptRecorder::new(format!(
-                        "{} -> {}",
-                        shared.env.addresses.to_virtual(peer.ip()),
-                        shared.env.hostname
-                    ));
-                    let index = {
-                        let mut sessions = lock(&shared.sessions);
-                        sessions.push(rec.clone());
-                        sessions.len() - 1
-                    };
-                    tasks.spawn(serve(stream, peer, Arc::clone(&shared), rec, index, shutdown.clone(), crash.subscribe(), guard));
-                }
-                Err(e) => {
-                    // Out of file descriptors and the like: back off briefly.
-                    tracing::warn!(error = %e, "mx sink accept failed");
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                }
-            },
+        let accepted = tokio::select! {
+            // Sessions first: answering open sessions before taking new ones bounds their wait.
+            biased;
+            never = sessions.drive() => match never {},
+            accepted = current.accept() => accepted,
             _ = until_offset(&time, next_down) => continue,
             _ = shutdown.changed() => break,
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                let guard = ActiveGuard::new(&shared);
+                // Register the session here, so indices follow connection order.
+                let rec = TranscriptRecorder::new(format!(
+                    "{} -> {}",
+                    shared.env.addresses.to_virtual(peer.ip()),
+                    shared.env.hostname
+                ));
+                let index = {
+                    let mut all = lock(&shared.sessions);
+                    all.push(rec.clone());
+                    all.len() - 1
+                };
+                let outage = shared.outages.load(Ordering::SeqCst);
+                sessions.push(Box::pin(serve(stream, peer, Arc::clone(&shared), rec, index, outage, guard)));
+            }
+            Err(e) => {
+                // Out of file descriptors and the like: back off briefly.
+                tracing::warn!(error = %e, "mx sink accept failed");
+                tokio::select! {
+                    never = sessions.drive() => match never {},
+                    _ = tokio::time::sleep(Duration::from_millis(10)) => {}
+                }
+            }
         }
     }
     drop(listener);
-    // Every session sees the same signal and closes itself; wait, bounded.
-    let drain = async { while tasks.join_next().await.is_some() {} };
-    if timeout(SHUTDOWN_GRACE, drain).await.is_err() {
-        tasks.abort_all();
+    // Every session sees the flag and closes itself; wait, bounded (dropping the rest aborts them).
+    shared.stopping.store(true, Ordering::SeqCst);
+    sessions.wake_all();
+    let _ = timeout(SHUTDOWN_GRACE, sessions.drain()).await;
+}
+
+/// A session's future, as [`Sessions`] keeps it.
+type SessionFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// The open sessions of one sink, polled by its accept task: a small
+/// `FuturesUnordered`. One task rather than one per connection because the
+/// sessions are short and light: a task each cost a spawn and, on a
+/// multi-thread runtime, wake-ups handed between worker threads (measured
+/// against smtp-sink: those hand-offs cost more than the work itself).
+/// A session woken by its socket or timer is queued in [`ReadyList`] and
+/// polled at the task's next turn; the others are not touched.
+#[derive(Default)]
+struct Sessions {
+    slots: Vec<Option<Slot>>,
+    free: Vec<usize>,
+    ready: Arc<ReadyList>,
+    /// The list being worked through (kept for its allocation).
+    batch: Vec<(usize, u64)>,
+    /// Slot generations, so a stale wake-up of a finished session is ignored.
+    generation: u64,
+    open: usize,
+}
+
+struct Slot {
+    future: SessionFuture,
+    wake: Arc<SlotWake>,
+    waker: Waker,
+}
+
+/// Sessions woken since the last turn, and the accept task's waker.
+#[derive(Default)]
+struct ReadyList(Mutex<ReadyInner>);
+
+#[derive(Default)]
+struct ReadyInner {
+    woken: Vec<(usize, u64)>,
+    task: Option<Waker>,
+    /// The accept task is in a turn and looks at `woken` again before it
+    /// ends: a wake-up need not reschedule it (on a multi-thread runtime that
+    /// would wake a second worker for nothing).
+    in_turn: bool,
+}
+
+/// One session's waker: queues it (once until it is polled) and wakes the accept task.
+struct SlotWake {
+    index: usize,
+    generation: u64,
+    queued: AtomicBool,
+    ready: Arc<ReadyList>,
+}
+
+impl Wake for SlotWake {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref()
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        if self.queued.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let task = {
+            let mut ready = lock(&self.ready.0);
+            ready.woken.push((self.index, self.generation));
+            if ready.in_turn {
+                None
+            } else {
+                ready.task.take()
+            }
+        };
+        if let Some(t) = task {
+            t.wake();
+        }
+    }
+}
+
+impl SlotWake {
+    /// Queue the session from the accept task itself, which drives the
+    /// sessions next anyway: no need to wake it.
+    fn queue(&self) {
+        if !self.queued.swap(true, Ordering::AcqRel) {
+            lock(&self.ready.0).woken.push((self.index, self.generation));
+        }
+    }
+}
+
+/// How many times one turn goes back for sessions woken during it, before
+/// it yields to the runtime (tokio's budget, other tasks).
+const PASSES_PER_TURN: usize = 8;
+
+impl Sessions {
+    fn push(&mut self, future: SessionFuture) {
+        let index = self.free.pop().unwrap_or_else(|| {
+            self.slots.push(None);
+            self.slots.len() - 1
+        });
+        self.generation += 1;
+        let wake = Arc::new(SlotWake {
+            index,
+            generation: self.generation,
+            queued: AtomicBool::new(false),
+            ready: Arc::clone(&self.ready),
+        });
+        let waker = Waker::from(Arc::clone(&wake));
+        // Queued at once: a new session is polled at the next turn.
+        wake.queue();
+        self.slots[index] = Some(Slot { future, wake, waker });
+        self.open += 1;
+    }
+
+    /// Queue every open session (shutdown, outage: each must see the flags).
+    fn wake_all(&mut self) {
+        for slot in self.slots.iter().flatten() {
+            slot.wake.queue();
+        }
+    }
+
+    /// Poll the sessions woken since the last turn, and those woken
+    /// meanwhile, a bounded number of passes; ready when none is open.
+    fn poll_turn(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let mut batch = std::mem::take(&mut self.batch);
+        let mut passes = 0;
+        loop {
+            {
+                let mut ready = lock(&self.ready.0);
+                if ready.woken.is_empty() || passes == PASSES_PER_TURN {
+                    let more = !ready.woken.is_empty();
+                    ready.in_turn = false;
+                    if !ready.task.as_ref().is_some_and(|t| t.will_wake(cx.waker())) {
+                        ready.task = Some(cx.waker().clone());
+                    }
+                    drop(ready);
+                    if more {
+                        // Sessions still waiting: come back after the others had their turn.
+                        cx.waker().wake_by_ref();
+                    }
+                    break;
+                }
+                ready.in_turn = true;
+                std::mem::swap(&mut ready.woken, &mut batch);
+            }
+            passes += 1;
+            for &(index, generation) in &batch {
+                let Some(slot) = self.slots[index].as_mut().filter(|s| s.wake.generation == generation) else {
+                    continue;
+                };
+                slot.wake.queued.store(false, Ordering::Release);
+                let mut scx = Context::from_waker(&slot.waker);
+                let future = &mut slot.future;
+                // A panicking session ends alone, as a task of its own would.
+                let done = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| future.as_mut().poll(&mut scx)))
+                    .map_or(true, |p| p.is_ready());
+                if done {
+                    self.slots[index] = None;
+                    self.free.push(index);
+                    self.open -= 1;
+                }
+            }
+            batch.clear();
+        }
+        self.batch = batch;
+        if self.open == 0 {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }
+
+    /// Drive the sessions forever (a branch of the accept loop's `select!`).
+    fn drive(&mut self) -> impl Future<Output = Infallible> + '_ {
+        std::future::poll_fn(move |cx| {
+            let _ = self.poll_turn(cx);
+            Poll::Pending
+        })
+    }
+
+    /// Drive the sessions until none is open.
+    fn drain(&mut self) -> impl Future<Output = ()> + '_ {
+        std::future::poll_fn(move |cx| self.poll_turn(cx))
     }
 }
 
@@ -363,10 +575,42 @@ struct Conn {
     reader: BufReader<OwnedReadHalf>,
     writer: BufWriter<OwnedWriteHalf>,
     rec: TranscriptRecorder,
-    timeout: Duration,
+    limit: Limit,
     time: LabTime,
     /// Fell silent on purpose: no goodbye either.
     silent: bool,
+}
+
+/// The read (and write) timeout of a connection: one timer for its whole
+/// life, moved later at each wait, rather than a `timeout()` per line, which
+/// would put a timer in tokio's wheel and take it out again for every command.
+/// (Moving a registered timer later is one atomic update; the wheel sees it
+/// only when the earlier deadline comes.)
+struct Limit {
+    timeout: Duration,
+    timer: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl Limit {
+    fn new(timeout: Duration) -> Limit {
+        Limit { timeout, timer: Box::pin(tokio::time::sleep_until(Limit::deadline(timeout))) }
+    }
+
+    /// Now plus `timeout` (far ahead when that overflows, as `timeout()` treats it).
+    fn deadline(timeout: Duration) -> tokio::time::Instant {
+        let now = tokio::time::Instant::now();
+        now.checked_add(timeout).unwrap_or_else(|| now + Duration::from_secs(30 * 365 * 86_400))
+    }
+
+    /// `fut`, if it finishes within the timeout from now.
+    async fn within<T>(&mut self, fut: impl Future<Output = T>) -> Result<T, ConnError> {
+        self.timer.as_mut().reset(Limit::deadline(self.timeout));
+        tokio::select! {
+            biased;
+            done = fut => Ok(done),
+            _ = self.timer.as_mut() => Err(ConnError::Timeout(self.timeout)),
+        }
+    }
 }
 
 impl Conn {
@@ -385,14 +629,10 @@ impl Conn {
             self.writer.write_all(wire.as_bytes()).await?;
             return Ok(());
         }
-        match timeout(self.timeout, self.writer.write_all(wire.as_bytes())).await {
-            Ok(r) => Ok(r?),
-            Err(_) => Err(ConnError::Timeout(self.timeout)),
-        }
+        Ok(self.limit.within(self.writer.write_all(wire.as_bytes())).await??)
     }
 
     async fn flush(&mut self) -> Result<(), ConnError> {
-        let limit = self.timeout;
         let mut flush = std::pin::pin!(self.writer.flush());
         // Almost always the socket takes the replies at once: no timer for that.
         if let std::task::Poll::Ready(r) =
@@ -400,31 +640,26 @@ impl Conn {
         {
             return Ok(r?);
         }
-        match timeout(limit, flush).await {
-            Ok(r) => Ok(r?),
-            Err(_) => Err(ConnError::Timeout(limit)),
-        }
+        Ok(self.limit.within(flush).await??)
     }
 
     /// The next command line; `None` when it was too long (and has been skipped).
     async fn read_command(&mut self) -> Result<Option<String>, ConnError> {
-        match timeout(self.timeout, read_command_line(&mut self.reader, MAX_LINE)).await {
-            Ok(Ok(line)) => Ok(Some(line)),
-            Ok(Err(CodecError::Closed)) => Err(ConnError::Closed),
-            Ok(Err(CodecError::Io(e))) => Err(ConnError::Io(e)),
-            Ok(Err(CodecError::LineTooLong(_))) => Ok(None),
-            Err(_) => Err(ConnError::Timeout(self.timeout)),
+        match self.limit.within(read_command_line(&mut self.reader, MAX_LINE)).await? {
+            Ok(line) => Ok(Some(line)),
+            Err(CodecError::Closed) => Err(ConnError::Closed),
+            Err(CodecError::Io(e)) => Err(ConnError::Io(e)),
+            Err(CodecError::LineTooLong(_)) => Ok(None),
         }
     }
 
     /// The message after `354`, dot-unstuffed (RFC 5321 4.5.2), bounded in size.
     async fn read_data(&mut self) -> Result<codec::DataRead, ConnError> {
-        match timeout(self.timeout, read_message(&mut self.reader, MAX_MESSAGE_SIZE)).await {
-            Ok(Ok(read)) => Ok(read),
-            Ok(Err(CodecError::Closed)) => Err(ConnError::ClosedInData),
-            Ok(Err(CodecError::Io(e))) => Err(ConnError::Io(e)),
-            Ok(Err(CodecError::LineTooLong(_))) => Err(ConnError::DataLineTooLong),
-            Err(_) => Err(ConnError::Timeout(self.timeout)),
+        match self.limit.within(read_message(&mut self.reader, MAX_MESSAGE_SIZE)).await? {
+            Ok(read) => Ok(read),
+            Err(CodecError::Closed) => Err(ConnError::ClosedInData),
+            Err(CodecError::Io(e)) => Err(ConnError::Io(e)),
+            Err(CodecError::LineTooLong(_)) => Err(ConnError::DataLineTooLong),
         }
     }
 
@@ -501,30 +736,31 @@ async fn serve(
     shared: Arc<Shared>,
     rec: TranscriptRecorder,
     index: usize,
-    mut shutdown: watch::Receiver<bool>,
-    mut crash: watch::Receiver<u64>,
+    outage: u64,
     _active: ActiveGuard,
 ) {
-    let host = shared.env.hostname.clone();
+    let host = &shared.env.hostname;
     rec.note(format!("connection from {peer}"));
     tracing::debug!(%peer, host = %host, "sink session opened");
-    // Replies leave at once (measured: without it, Nagle and delayed ACKs cost a tenth of the throughput).
-    let _ = stream.set_nodelay(true);
+    // Replies leave at once (measured: without it, Nagle and delayed ACKs cost a tenth of
+    // the throughput). On Linux the socket has it from the listener already.
+    if !cfg!(target_os = "linux") {
+        let _ = stream.set_nodelay(true);
+    }
     let (r, w) = stream.into_split();
     let mut conn = Conn {
         reader: BufReader::new(r),
         writer: BufWriter::with_capacity(WRITE_BUFFER, w),
         rec: rec.clone(),
-        timeout: shared.read_timeout,
+        limit: Limit::new(shared.read_timeout),
         time: shared.env.time.clone(),
         silent: false,
     };
     let mut session = Session::new(Arc::clone(&shared.env), peer);
 
-    let ended = tokio::select! {
-        end = converse(&mut conn, &mut session, &shared, peer, index) => end,
-        _ = shutdown.changed() => Err(ConnError::Shutdown),
-        _ = crash.changed() => Err(ConnError::Crashed),
+    let ended = {
+        let inner = std::pin::pin!(converse(&mut conn, &mut session, &shared, peer, index));
+        Interruptible { shared: &shared, outage, inner }.await
     };
     let clean = ended.is_ok() && conn.reader.buffer().is_empty();
     match ended {
@@ -551,6 +787,30 @@ async fn serve(
         let _ = timeout(GOODBYE_WRITE, conn.writer.shutdown()).await;
     }
     tracing::debug!(%peer, host = %host, "sink session closed");
+}
+
+/// A session's dialogue, cut short on shutdown or when the host goes down.
+/// The flags are read each time the session is polled (two atomic loads);
+/// the accept loop wakes every session when it sets them.
+struct Interruptible<'a, F> {
+    shared: &'a Shared,
+    /// The outage count when the session began.
+    outage: u64,
+    inner: Pin<&'a mut F>,
+}
+
+impl<F: Future<Output = Result<(), ConnError>>> Future for Interruptible<'_, F> {
+    type Output = Result<(), ConnError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        if self.shared.stopping.load(Ordering::SeqCst) {
+            return Poll::Ready(Err(ConnError::Shutdown));
+        }
+        if self.shared.outages.load(Ordering::SeqCst) != self.outage {
+            return Poll::Ready(Err(ConnError::Crashed));
+        }
+        self.inner.as_mut().poll(cx)
+    }
 }
 
 /// The dialogue proper; returns `Ok` when the session ended by our choice
@@ -676,6 +936,8 @@ async fn read_message<R: AsyncBufRead + Unpin>(r: &mut R, max_size: usize) -> Re
         }
         r.consume(used);
         if done {
+            // The sink keeps every message: give back the unused capacity (glibc shrinks in place).
+            data.shrink_to_fit();
             return Ok(codec::DataRead { data, oversize });
         }
     }
@@ -733,7 +995,8 @@ async fn read_command_line<R: AsyncBufRead + Unpin>(r: &mut R, max: usize) -> Re
     if too_long || buf.len() > max {
         return Err(CodecError::LineTooLong(max));
     }
-    Ok(String::from_utf8_lossy(&buf).into_owned())
+    // Valid UTF-8 (nearly always) keeps its buffer: no second allocation.
+    Ok(String::from_utf8(buf).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
 }
 
 #[cfg(test)]
@@ -767,6 +1030,39 @@ mod tests {
         assert!(got.oversize);
         assert_eq!(got.data, b"0123456789\r\n".to_vec());
         assert!(matches!(read_message(&mut BufReader::new(&b"no end\r\n"[..]), 0).await, Err(CodecError::Closed)));
+    }
+
+    #[tokio::test]
+    async fn the_read_timeout_counts_from_each_wait() {
+        use tokio::io::AsyncReadExt;
+        let mut config = SinkConfig::accept("mx.example");
+        config.read_timeout = Duration::from_millis(400);
+        let sink = MxSink::start("127.0.0.1:0".parse().unwrap(), config, lab_core::clock::wall()).await.unwrap();
+        let mut c = TcpStream::connect(sink.addr()).await.unwrap();
+        // Busy for longer than the timeout, never idle for as long: no timeout.
+        for _ in 0..5 {
+            tokio::time::sleep(Duration::from_millis(120)).await;
+            c.write_all(b"NOOP\r\n").await.unwrap();
+        }
+        // Then idle: the 421 comes one timeout after the last command.
+        let idle = std::time::Instant::now();
+        let mut got = Vec::new();
+        c.read_to_end(&mut got).await.unwrap();
+        let got = String::from_utf8_lossy(&got);
+        assert_eq!(got.matches("250 2.0.0 OK").count(), 5, "{got}");
+        assert!(got.ends_with("421 4.4.2 mx.example Error: timeout exceeded\r\n"), "{got}");
+        assert!(idle.elapsed() >= Duration::from_millis(300), "{:?}", idle.elapsed());
+        sink.shutdown().await;
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn accepted_sockets_inherit_nodelay_from_the_listener() {
+        let listener = listen("127.0.0.1:0".parse().unwrap()).unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        assert!(server.nodelay().unwrap(), "serve() relies on it and does not set it again");
+        drop(client);
     }
 
     #[tokio::test]
