@@ -354,16 +354,7 @@ fn check_events(exp: &FinalExpect, lab: &Lab, obs: &Observations, checker: &mut 
 
 /// One event on a line: `rejected from=<a@b> to=<c@d> peer=... status=5.7.1`.
 fn describe_event(e: &RelayEvent) -> String {
-    use events::EventKind as K;
-    let mut s = match e.kind {
-        K::Received => "received",
-        K::Delivered => "delivered",
-        K::Deferred => "deferred",
-        K::Bounced => "bounced",
-        K::Rejected => "rejected",
-        K::DsnSent => "dsn_sent",
-    }
-    .to_string();
+    let mut s = e.kind.as_str().to_string();
     for (k, v) in [("from", &e.from), ("to", &e.to), ("peer", &e.peer), ("status", &e.status)] {
         if let Some(v) = v {
             s.push_str(&format!(" {k}={v}"));

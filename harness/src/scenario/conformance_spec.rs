@@ -4,6 +4,7 @@
 //! that were looked at and explained (`differences:`).
 
 use super::matcher::ValueMatcher;
+use relay_under_test::flavours::events::EventKind;
 use serde::Deserialize;
 use std::path::PathBuf;
 
@@ -64,7 +65,7 @@ impl NativeSpec {
 #[serde(deny_unknown_fields)]
 pub struct EventExpect {
     /// `received`, `delivered`, `deferred`, `bounced`, `rejected` or `dsn_sent`.
-    pub event: EventName,
+    pub event: EventKind,
     /// Envelope sender (exact, case-insensitive, or /regex/; `""` is `<>`).
     #[serde(default)]
     pub from: Option<ValueMatcher>,
@@ -82,39 +83,6 @@ pub struct EventExpect {
     pub count: Option<usize>,
 }
 
-/// The event kinds, as scenarios name them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EventName {
-    /// A message was accepted into the queue.
-    Received,
-    /// A recipient was handed to the next hop.
-    Delivered,
-    /// A delivery attempt failed for now.
-    Deferred,
-    /// A recipient failed for good.
-    Bounced,
-    /// A client's command was refused.
-    Rejected,
-    /// The relay made a bounce message.
-    DsnSent,
-}
-
-impl EventName {
-    /// The shared model's kind.
-    pub fn kind(self) -> relay_under_test::flavours::events::EventKind {
-        use relay_under_test::flavours::events::EventKind;
-        match self {
-            EventName::Received => EventKind::Received,
-            EventName::Delivered => EventKind::Delivered,
-            EventName::Deferred => EventKind::Deferred,
-            EventName::Bounced => EventKind::Bounced,
-            EventName::Rejected => EventKind::Rejected,
-            EventName::DsnSent => EventKind::DsnSent,
-        }
-    }
-}
-
 impl EventExpect {
     /// Does `e` match?
     pub fn matches(&self, e: &relay_under_test::flavours::events::RelayEvent) -> bool {
@@ -122,7 +90,7 @@ impl EventExpect {
             None => true,
             Some(m) => v.as_deref().is_some_and(|v| address_matches(m, v)),
         };
-        e.kind == self.event.kind()
+        e.kind == self.event
             && addr(&self.from, &e.from)
             && addr(&self.to, &e.to)
             && self.peer.as_ref().is_none_or(|m| e.peer.as_deref().is_some_and(|p| m.matches_within(p)))
@@ -140,14 +108,7 @@ fn address_matches(m: &ValueMatcher, v: &str) -> bool {
 
 impl std::fmt::Display for EventExpect {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let name = match self.event {
-            EventName::Received => "received",
-            EventName::Delivered => "delivered",
-            EventName::Deferred => "deferred",
-            EventName::Bounced => "bounced",
-            EventName::Rejected => "rejected",
-            EventName::DsnSent => "dsn_sent",
-        };
+        let name = self.event.as_str();
         write!(f, "{name}")?;
         if let Some(m) = &self.from {
             write!(f, " from=<{m}>")?;

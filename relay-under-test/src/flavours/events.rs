@@ -23,8 +23,8 @@
 
 use serde::Serialize;
 
-/// What happened.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// What happened (scenarios name it in snake case: `dsn_sent`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EventKind {
     /// A message was accepted into the queue.
@@ -39,6 +39,20 @@ pub enum EventKind {
     Rejected,
     /// The relay made a delivery status notification (bounce) message.
     DsnSent,
+}
+
+impl EventKind {
+    /// The name scenarios and reports use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Received => "received",
+            EventKind::Delivered => "delivered",
+            EventKind::Deferred => "deferred",
+            EventKind::Bounced => "bounced",
+            EventKind::Rejected => "rejected",
+            EventKind::DsnSent => "dsn_sent",
+        }
+    }
 }
 
 /// One normalized log event.
