@@ -75,6 +75,9 @@ impl Lab {
             Record::parse("dialup-66.example.net", "A", SPAMMER).unwrap(),
             // senders' domains resolve (Sendmail refuses unresolvable sender domains, 451/553 4.1.8)
             Record::parse("lying.com", "A", SPAMMER).unwrap(),
+            // an outside domain with an MX (a sink only where a test starts one)
+            Record::parse("elsewhere.example", "MX", "10 mx.elsewhere.example").unwrap(),
+            Record::parse("mx.elsewhere.example", "A", "192.0.2.12").unwrap(),
         ];
         let dns = ns
             .enter(move || MockDns::start(SocketAddr::new(ip(DNS), 53), records))
@@ -480,6 +483,157 @@ async fn opensmtpd_size_and_promiscuous() {
     lab.down().await;
 }
 
+/// `privacy_flags` rendered: VRFY answers nothing (252 or 5xx), EXPN, ETRN
+/// and VERB are refused (ETRN on Exim with 458), DSN, VRFY, EXPN and ETRN are
+/// left out of the EHLO list, and MAIL before HELO is refused (`needmailhelo`).
+/// Reply codes are the MTA's own (Postfix `502 5.5.1 VRFY command is disabled`
+/// where Sendmail says `252`).
+async fn privacy_flags_are_rendered<F: Flavour>() {
+    prerequisites(F::default().name());
+    let lab = Lab::up().await;
+    let profile: RelayProfile = serde_yaml::from_str(
+        "hostname: external.sysiphus.com\nrelay_domains: [sysiphus.com]\n\
+         privacy_flags: noexpn,novrfy,noverb,noetrn,noreceipts,needmailhelo\n",
+    )
+    .unwrap();
+    let relay: RealRelay<F> = lab.relay_with(profile, NativeConfig::Rendered).await;
+    let mut c = lab.client(SPAMMER, relay.smtp_addr()).await;
+    assert_eq!(c.read_reply().await.unwrap().code, 220);
+    let m = c.command("MAIL FROM:<Im@lying.com>").await.unwrap();
+    assert_eq!(m.code, 503, "needmailhelo: MAIL before HELO refused: {m}\n{}", dump(&relay));
+    let h = c.command("EHLO spoof.example.com").await.unwrap();
+    assert_eq!(h.code, 250, "{h}");
+    let hidden = ["DSN", "ETRN", "VRFY", "EXPN", "VERB"];
+    for kw in hidden {
+        assert!(!h.lines.iter().any(|l| l.split_whitespace().next() == Some(kw)), "{kw} advertised: {h}");
+    }
+    // VRFY gives nothing away: Sendmail's novrfy says 252 (cannot VRFY),
+    // Exim without acl_smtp_vrfy "252 Administrative prohibition", Postfix
+    // with disable_vrfy_command "502 5.5.1 VRFY command is disabled"
+    for cmd in ["VRFY root", "VRFY john@sysiphus.com"] {
+        let r = c.command(cmd).await.unwrap();
+        assert!(r.code == 252 || r.is_permanent(), "{cmd}: {r}\n{}", dump(&relay));
+        if F::default().name() == "postfix" {
+            assert_eq!(r.code, 502, "{cmd}: {r}");
+        }
+    }
+    // Exim refuses ETRN with "458 Administrative prohibition" (an ETRN ACL
+    // cannot make it 5xx); Sendmail and Postfix with 5xx
+    for cmd in ["EXPN staff", "ETRN sysiphus.com", "VERB"] {
+        let r = c.command(cmd).await.unwrap();
+        let refused = r.is_permanent() || (F::default().name() == "exim" && cmd.starts_with("ETRN") && r.code == 458);
+        assert!(refused, "{cmd} refused: {r}\n{}", dump(&relay));
+    }
+    let m = c.command("MAIL FROM:<Im@lying.com>").await.unwrap();
+    assert_eq!(m.code, 250, "MAIL after EHLO: {m}");
+    c.quit().await;
+    relay.stop().await;
+    lab.down().await;
+}
+
+/// `delay_checks friend`: a refused sender gets `250` at MAIL and the refusal
+/// at RCPT, except for the `Spam:` FRIEND recipient; a FRIEND entry for an
+/// outside address opens no relaying (the relay decision comes first).
+async fn delay_checks_friend_is_rendered<F: Flavour>() {
+    prerequisites(F::default().name());
+    let lab = Lab::up().await;
+    let profile: RelayProfile = serde_yaml::from_str(
+        "hostname: external.sysiphus.com\nrelay_domains: [sysiphus.com, 10.1.1]\ndelay_checks: friend\naccess: |\n  \
+         Spam:abuse@sysiphus.com FRIEND\n  Spam:victim@elsewhere.example FRIEND\n  From:lying.com REJECT\n",
+    )
+    .unwrap();
+    let relay: RealRelay<F> = lab.relay_with(profile, NativeConfig::Rendered).await;
+    let c = lab.client(SPAMMER, relay.smtp_addr()).await;
+    let r = send(
+        c,
+        "spoof.example.com",
+        "Im@lying.com",
+        &["john@sysiphus.com", "abuse@sysiphus.com", "victim@elsewhere.example", "root@elsewhere.example"],
+        "Subject: friend\n\nx\n",
+    )
+    .await;
+    let d = dump(&relay);
+    assert_eq!(r[0].code, 250, "MAIL accepted, the sender check waits for RCPT: {r:?}\n{d}");
+    assert!(r[1].is_permanent(), "john gets the sender check: {r:?}\n{d}");
+    assert_eq!(r[2].code, 250, "abuse@ is a FRIEND: {r:?}\n{d}");
+    assert!(r[3].is_permanent(), "a FRIEND outside address is still relaying: {r:?}\n{d}");
+    assert!(r[3].text().contains("elay"), "refused as relaying: {r:?}\n{d}");
+    assert!(r[4].is_permanent(), "{r:?}\n{d}");
+    assert_eq!(r[5].code, 250, "{r:?}\n{d}");
+    assert!(relay.settle(Duration::from_secs(30)).await, "did not settle\n{}", dump(&relay));
+    let got: Vec<Vec<String>> = lab.sink.messages().iter().map(|m| m.envelope.rcpt_to.clone()).collect();
+    assert_eq!(got, vec![vec!["abuse@sysiphus.com".to_string()]], "{}", dump(&relay));
+    // the client of a relay network passes: no delayed check refuses it
+    let c = lab.client(INSIDER, relay.smtp_addr()).await;
+    let r = send(c, "inside.sysiphus.com", "alice@sysiphus.com", &["john@sysiphus.com"], "Subject: in\n\nx\n").await;
+    assert!(r.iter().all(|x| x.code == 250), "{r:?}\n{}", dump(&relay));
+    relay.stop().await;
+    lab.down().await;
+}
+
+/// `delay_checks hater`: only the `Spam:` HATER recipient gets the client and
+/// sender checks; the others take the mail of a refused client and sender.
+async fn delay_checks_hater_is_rendered<F: Flavour>() {
+    prerequisites(F::default().name());
+    let lab = Lab::up().await;
+    let profile: RelayProfile = serde_yaml::from_str(&format!(
+        "hostname: external.sysiphus.com\nrelay_domains: [sysiphus.com]\ndelay_checks: hater\naccess: |\n  \
+         Spam:hal@sysiphus.com HATER\n  Spam:victim@elsewhere.example HATER\n  Connect:{SPAMMER} REJECT\n"
+    ))
+    .unwrap();
+    let relay: RealRelay<F> = lab.relay_with(profile, NativeConfig::Rendered).await;
+    let c = lab.client(SPAMMER, relay.smtp_addr()).await;
+    let r = send(
+        c,
+        "spoof.example.com",
+        "Im@lying.com",
+        &["hal@sysiphus.com", "john@sysiphus.com", "victim@elsewhere.example"],
+        "Subject: hater\n\nx\n",
+    )
+    .await;
+    let d = dump(&relay);
+    assert_eq!(r[0].code, 250, "MAIL accepted from a refused client: {r:?}\n{d}");
+    assert!(r[1].is_permanent(), "hal is a HATER: {r:?}\n{d}");
+    assert_eq!(r[2].code, 250, "john takes it: {r:?}\n{d}");
+    assert!(r[3].is_permanent() && r[3].text().contains("elay"), "relaying refused: {r:?}\n{d}");
+    assert!(relay.settle(Duration::from_secs(30)).await, "did not settle\n{}", dump(&relay));
+    let got: Vec<Vec<String>> = lab.sink.messages().iter().map(|m| m.envelope.rcpt_to.clone()).collect();
+    assert_eq!(got, vec![vec!["john@sysiphus.com".to_string()]], "{}", dump(&relay));
+    relay.stop().await;
+    lab.down().await;
+}
+
+/// Relay tricks through our relay domain (`%` hack, bang path, quoted local
+/// part) from an outsider are refused at RCPT, as Sendmail refuses them
+/// (Exim, unless told, took them and passed the local part on unchanged to
+/// sysiphus.com's MX), and elsewhere.example's MX (a lab sink of its own)
+/// gets nothing.
+async fn relay_tricks_are_refused<F: Flavour>() {
+    prerequisites(F::default().name());
+    let lab = Lab::up().await;
+    lab.ns.add_address(ip("192.0.2.12")).unwrap();
+    let elsewhere = start_sink(&lab.ns, "192.0.2.12", "mx.elsewhere.example").await;
+    let relay: RealRelay<F> = lab.relay(NativeConfig::Rendered).await;
+    let tricks = [
+        "victim%elsewhere.example@sysiphus.com",
+        "elsewhere.example!victim@sysiphus.com",
+        "\"victim@elsewhere.example\"@sysiphus.com",
+    ];
+    let c = lab.client(SPAMMER, relay.smtp_addr()).await;
+    let r = send(c, "spoof.example.com", "Im@lying.com", &tricks, "Subject: trick\n\nx\n").await;
+    assert!(r[1..=tricks.len()].iter().all(|x| x.is_permanent()), "tricks refused at RCPT: {r:?}\n{}", dump(&relay));
+    relay.settle(Duration::from_secs(30)).await;
+    let inside: Vec<Vec<String>> = lab.sink.messages().iter().map(|m| m.envelope.rcpt_to.clone()).collect();
+    eprintln!("sysiphus.com's MX got: {inside:?}");
+    assert!(elsewhere.messages().is_empty(), "relayed to elsewhere.example: {:?}\n{}", elsewhere.messages(), dump(&relay));
+    for rcpt in inside.iter().flatten() {
+        assert!(rcpt.ends_with("@sysiphus.com"), "{rcpt}");
+    }
+    relay.stop().await;
+    elsewhere.shutdown().await;
+    lab.down().await;
+}
+
 /// Declares the tests that need root and the MTAs, each awaiting its scenario
 /// on a two-thread runtime: `#[ignore]`d in a plain `cargo test` (see the
 /// module docs).
@@ -525,6 +679,15 @@ real_mta_tests! {
     sendmail_renders_the_policy_subset => policy_is_rendered::<Sendmail>();
     exim_renders_the_policy_subset => policy_is_rendered::<Exim>();
     opensmtpd_renders_size_and_promiscuous_relay => opensmtpd_size_and_promiscuous();
+
+    postfix_refuses_relay_tricks => relay_tricks_are_refused::<Postfix>();
+    exim_refuses_relay_tricks => relay_tricks_are_refused::<Exim>();
+    postfix_renders_privacy_flags => privacy_flags_are_rendered::<Postfix>();
+    exim_renders_privacy_flags => privacy_flags_are_rendered::<Exim>();
+    postfix_renders_delay_checks_friend => delay_checks_friend_is_rendered::<Postfix>();
+    exim_renders_delay_checks_friend => delay_checks_friend_is_rendered::<Exim>();
+    postfix_renders_delay_checks_hater => delay_checks_hater_is_rendered::<Postfix>();
+    exim_renders_delay_checks_hater => delay_checks_hater_is_rendered::<Exim>();
 }
 
 /// Without root, creating a namespace says what to do (runs everywhere).

@@ -22,6 +22,9 @@
 //! | `smtp_timeout` | the smtp transport's `command_timeout` and `data_timeout` |
 //! | `access` (`Connect:`, `From:`, `To:`, untagged) | `acl_smtp_mail` / `acl_smtp_rcpt` statements, most specific key first: `Connect:` by `hosts =` (CIDR, or `name : *.name` against the verified PTR name), `From:` by `senders =`, `To:` by `recipients =`; `REJECT` → `550 5.7.1 Access denied`, `ERROR:` → its reply, `DISCARD` → `discard`, `RELAY` → accepted by the relay decision; client and sender refusals at MAIL, as Sendmail |
 //! | `blacklist_recipients` | `To:` refusals in the RCPT ACL (`550 5.2.1 Mailbox disabled for this recipient`) |
+//! | `privacy_flags` | VRFY/EXPN/ETRN: ACLs left unset (refused, not advertised); `noreceipts` → `dsn_advertise_hosts =`; `needmailhelo` → a MAIL ACL `503` |
+//! | `delay_checks`, `Spam:` entries | client and sender verdicts computed at MAIL, refused at RCPT after the relay verdict, with `!recipients =` FRIEND / `recipients =` HATER keys |
+//! | (relay tricks) | `%`, `!`, `@` in the local part from a client that may not relay: refused unless every hidden host is ours, as Sendmail |
 //! | `accept_unresolvable_domains` | not rendered: Exim does not check the sender domain (a `verify = sender` try refused resolvable lab senders) |
 //! | `accept_unqualified_senders` | `sender_unqualified_hosts = *`, `recipient_unqualified_hosts = *`, `qualify_domain` |
 //! | `promiscuous_relay`, `relay_entire_domain` | `accept` before the relay refusal; `$m` in `relay_to_domains` and `hosts = *.$m` |
@@ -38,6 +41,7 @@ use super::{
     NativeConfig, QueueSnapshot, RelayEvent,
 };
 use crate::netns::RootFile;
+use crate::profile::DelayChecks;
 use crate::{LabNetwork, QueuedMessage, RelayProfile};
 use std::path::Path;
 
@@ -131,6 +135,33 @@ fn act_value(a: &Act, reject: &str) -> String {
     }
 }
 
+/// The client and sender refusals (computed at MAIL into `$acl_m_client` and
+/// `$acl_m_sender`), each statement with the extra `conditions` lines: at
+/// MAIL, or under `delay_checks` at RCPT for the recipients they apply to.
+fn delayed_checks(conditions: &str) -> String {
+    format!(
+        "  discard condition = ${{if or{{{{eq{{$acl_m_client}}{{DISCARD}}}}{{eq{{$acl_m_sender}}{{DISCARD}}}}}}}}\n{conditions}\
+         \x20 deny    condition = ${{if match{{$acl_m_client}}{{\\N^[45]\\N}}}}\n{conditions}          message = $acl_m_client\n\
+         \x20 deny    condition = ${{if match{{$acl_m_sender}}{{\\N^[45]\\N}}}}\n{conditions}          message = $acl_m_sender\n"
+    )
+}
+
+/// `privacy_flags` as main-section options. Exim refuses VRFY, EXPN and ETRN
+/// while `acl_smtp_vrfy`/`_expn`/`_etrn` are unset (`252`, `550`, `458
+/// Administrative prohibition`) and leaves them out of the EHLO list; setting
+/// an ACL would advertise them, and an ETRN ACL cannot answer 5xx (Exim keeps
+/// its `458`): `novrfy`, `noexpn`, `noetrn` need nothing. `noreceipts`: DSN
+/// not advertised. `needmailhelo` is a statement of the MAIL ACL; Exim has no
+/// VERB and writes no `X-Authentication-Warning:` for MAIL without HELO.
+fn privacy_options(profile: &RelayProfile) -> String {
+    let p = profile.privacy();
+    let mut s = String::new();
+    if p.no_receipts {
+        s.push_str("dsn_advertise_hosts =\n");
+    }
+    s
+}
+
 /// The whole rendered configuration, `snippet` at the end of the main section.
 pub fn render_conf(profile: &RelayProfile, net: &LabNetwork, snippet: &str) -> Result<String, FlavourError> {
     let mut lists = relay_lists(profile, "*.")?;
@@ -154,6 +185,7 @@ pub fn render_conf(profile: &RelayProfile, net: &LabNetwork, snippet: &str) -> R
     s.push_str(&format!("hostlist relay_from_hosts = {}\n", lists.relay_from.join(" : ")));
     s.push_str(&format!("received_headers_max = {}\n", profile.max_hop_count));
     s.push_str("acl_smtp_mail = acl_check_mail\nacl_smtp_rcpt = acl_check_rcpt\nhost_lookup = *\n");
+    s.push_str(&privacy_options(profile));
     s.push_str("ignore_bounce_errors_after = 2d\ntimeout_frozen_after = 7d\n");
     if let Some(b) = policy::banner(profile) {
         s.push_str(&format!("smtp_banner = {}\n", b.replace('\\', "\\\\").replace('$', "\\$")));
@@ -185,11 +217,16 @@ pub fn render_conf(profile: &RelayProfile, net: &LabNetwork, snippet: &str) -> R
     let mut acl = String::from("\nbegin acl\n\nacl_check_mail:\n");
     acl.push_str(&first_match("client", "hosts", &client, host_pattern, |a| act_value(a, denied)));
     acl.push_str(&first_match("sender", "senders", &sender, address_pattern, |a| act_value(a, denied)));
-    acl.push_str(
-        "  discard condition = ${if or{{eq{$acl_m_client}{DISCARD}}{eq{$acl_m_sender}{DISCARD}}}}\n\
-         \x20 deny    condition = ${if match{$acl_m_client}{\\N^[45]\\N}}\n          message = $acl_m_client\n\
-         \x20 deny    condition = ${if match{$acl_m_sender}{\\N^[45]\\N}}\n          message = $acl_m_sender\n",
-    );
+    let delayed = profile.delay_checks.delayed();
+    if profile.privacy().need_mail_helo {
+        acl.push_str(
+            "  deny    condition = ${if def:sender_helo_name{no}{yes}}\n          \
+             message = 503 5.0.0 Polite people say HELO first\n",
+        );
+    }
+    if !delayed {
+        acl.push_str(&delayed_checks(""));
+    }
     // No sender-domain check: `verify = sender` refused resolvable lab senders
     // ("550 Sender verify failed") in the matrix; accept_unresolvable_domains is
     // not rendered (Exim accepts unresolvable sender domains, as before).
@@ -230,6 +267,21 @@ pub fn render_conf(profile: &RelayProfile, net: &LabNetwork, snippet: &str) -> R
             ));
         }
     }
+    if !profile.promiscuous_relay {
+        // relay tricks (Sendmail undoes them and checks the hidden destination):
+        // user%host@ours, host!user@ours and "user@host"@ours from a client that
+        // may not relay are refused unless every hidden host is ours; Exim would
+        // otherwise pass the local part on unchanged to our domain's MX
+        acl.push_str(
+            "  deny    local_parts = ^.*[%!@]\n          !hosts = +relay_from_hosts\n          \
+             condition = ${if eq{$acl_m_client}{RELAY}{no}{yes}}\n          \
+             condition = ${if forall{${if match{$local_part}{!}\
+             {${sg{${sg{$local_part}{\\N![^!]*$\\N}{}}}{!}{:}}}\
+             {${sg{${sg{$local_part}{\\N^[^%@]*[%@]\\N}{}}}{[%@]}{:}}}}}\
+             {match_domain{$item}{+local_domains : +relay_to_domains}}{no}{yes}}\n          \
+             message = 550 5.7.1 Relaying denied\n",
+        );
+    }
     if !route_rows.is_empty() {
         acl.push_str("  warn    set acl_m_route =\n");
         acl.push_str(&route_rows);
@@ -248,8 +300,40 @@ pub fn render_conf(profile: &RelayProfile, net: &LabNetwork, snippet: &str) -> R
         acl.push_str(
             "  discard condition = ${if eq{$acl_m_rcpt}{DISCARD}}\n\
              \x20 deny    condition = ${if match{$acl_m_rcpt}{\\N^[45]\\N}}\n          message = $acl_m_rcpt\n\
-             \x20 accept  condition = ${if eq{$acl_m_rcpt}{RELAY}}\n",
+",
         );
+        if !delayed {
+            acl.push_str("  accept  condition = ${if eq{$acl_m_rcpt}{RELAY}}\n");
+        }
+    }
+    if delayed {
+        // delay_checks: the relay decision first, then the client and sender
+        // checks for the recipients they apply to (friend: all but the Spam:
+        // FRIEND ones; hater: the HATER ones only)
+        acl.push_str(
+            "  warn    set acl_m_relay =\n  warn    domains = +local_domains : +relay_to_domains\n          \
+             set acl_m_relay = yes\n  warn    hosts = +relay_from_hosts\n          set acl_m_relay = yes\n  \
+             warn    condition = ${if or{{eq{$acl_m_client}{RELAY}}{eq{$acl_m_rcpt}{RELAY}}}}\n          \
+             set acl_m_relay = yes\n",
+        );
+        if let Some(m) = &our_domain {
+            acl.push_str(&format!("  warn    hosts = *.{m}\n          set acl_m_relay = yes\n"));
+        }
+        if !profile.promiscuous_relay {
+            acl.push_str(
+                "  deny    condition = ${if eq{$acl_m_relay}{}}\n          message = 550 5.7.1 Relaying denied\n",
+            );
+        }
+        let spam: Vec<String> = policy::spam_keys(profile).iter().map(address_pattern).collect();
+        let who = match profile.delay_checks {
+            DelayChecks::Friend if !spam.is_empty() => format!("          !recipients = {}\n", spam.join(" : ")),
+            DelayChecks::Hater => format!("          recipients = {}\n", spam.join(" : ")),
+            _ => String::new(),
+        };
+        if profile.delay_checks != DelayChecks::Hater || !spam.is_empty() {
+            acl.push_str(&delayed_checks(&who));
+        }
+        acl.push_str("  accept  condition = ${if eq{$acl_m_rcpt}{RELAY}}\n");
     }
     acl.push_str(
         "  accept  domains = +local_domains\n          verify = recipient\n  accept  domains = +relay_to_domains\n  \
@@ -391,6 +475,8 @@ impl Flavour for Exim {
 
     const RENDERED_KEYS: &'static [&'static str] = &[
         "access",
+        "privacy_flags",
+        "delay_checks",
         "blacklist_recipients",
         "promiscuous_relay",
         "relay_entire_domain",
@@ -411,7 +497,8 @@ impl Flavour for Exim {
 
     fn value_gaps(&self, profile: &RelayProfile) -> Vec<(&'static str, String)> {
         let mut gaps = Vec::new();
-        gaps.extend(policy::access_gaps(profile, true, true).map(|w| ("access", w)));
+        gaps.extend(policy::access_gaps(profile, true, true, true).map(|w| ("access", w)));
+        gaps.extend(policy::privacy_gaps(profile).map(|w| ("privacy_flags", w)));
         gaps.extend(policy::mailertable_gaps(profile, false).map(|w| ("mailertable", w)));
         gaps.extend(policy::virtusertable_gaps(profile, true).map(|w| ("virtusertable", w)));
         gaps.extend(policy::aliases_gaps(profile).map(|w| ("aliases", w)));
@@ -586,5 +673,27 @@ mod tests {
         assert!(c.contains("domainlist relay_to_domains = sysiphus.com : *.sysiphus.com\n"), "{c}");
         assert!(c.contains("hostlist relay_from_hosts = 127.0.0.0/8 : 10.1.1.0/24\n"));
         assert!(c.contains("local_interfaces = 192.0.2.25\n"));
+    }
+
+    #[test]
+    fn privacy_and_delay_checks_render() {
+        let net = super::super::netns_lab_network("192.0.2.25".parse().unwrap(), "192.0.2.53".parse().unwrap());
+        let p: RelayProfile = serde_yaml::from_str(
+            "hostname: external.sysiphus.com\nrelay_domains: [sysiphus.com]\n\
+             privacy_flags: noexpn,novrfy,noverb,noetrn,noreceipts\n\
+             access: |\n  Spam:abuse@sysiphus.com FRIEND\n  From:foo.biz REJECT\ndelay_checks: friend\n",
+        )
+        .unwrap();
+        let c = render_conf(&p, &net, "").unwrap();
+        eprintln!("{c}");
+        assert!(!c.contains("acl_smtp_vrfy") && !c.contains("acl_smtp_expn") && !c.contains("acl_smtp_etrn"));
+        for o in ["dsn_advertise_hosts =\n"] {
+            assert!(c.contains(o), "{o}: {c}");
+        }
+        let (mail, rcpt) = c.split_once("acl_check_rcpt:").unwrap();
+        assert!(!mail.contains("message = $acl_m_sender"), "sender refused at RCPT only: {mail}");
+        assert!(rcpt.contains("!recipients = abuse@sysiphus.com\n          message = $acl_m_sender"), "{rcpt}");
+        assert!(rcpt.find("Relaying denied").unwrap() < rcpt.find("$acl_m_sender").unwrap(), "relaying first: {rcpt}");
+        assert!(!c.contains("Polite people"));
     }
 }

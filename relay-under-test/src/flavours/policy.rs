@@ -100,7 +100,11 @@ pub(crate) enum Act {
     /// `code dsn text`.
     Error(u16, String, String),
     Skip,
-    /// `Spam:` and `GreetPause:` values.
+    /// `Spam:` `FRIEND`.
+    Friend,
+    /// `Spam:` `HATER`.
+    Hater,
+    /// `GreetPause:` values (and anything unreadable).
     Other,
 }
 
@@ -175,7 +179,13 @@ pub(crate) fn access(profile: &RelayProfile) -> Vec<AccessEntry> {
             }
             None => (None, lhs),
         };
-        let act = if matches!(tag, Some(Tag::Spam | Tag::GreetPause)) {
+        let act = if tag == Some(Tag::Spam) {
+            match value.to_ascii_uppercase().as_str() {
+                "FRIEND" => Act::Friend,
+                "HATER" => Act::Hater,
+                _ => Act::Other,
+            }
+        } else if tag == Some(Tag::GreetPause) {
             Act::Other
         } else if value.len() >= 6 && value[..6].eq_ignore_ascii_case("ERROR:") {
             parse_access_error(&value[6..])
@@ -214,12 +224,17 @@ pub(crate) fn access_for(entries: &[AccessEntry], tag: Tag) -> Vec<(Key, Act)> {
     out
 }
 
-/// Access entries a flavour cannot carry faithfully, as a reason.
-pub(crate) fn access_gaps(profile: &RelayProfile, names_ok: bool, users_ok: bool) -> Option<String> {
+/// Access entries a flavour cannot carry faithfully, as a reason. `Spam:`
+/// entries matter only under `delay_checks` (`spam_ok`: the flavour renders
+/// them there), `GreetPause:` entries only under `greet_pause` (no flavour
+/// but Sendmail renders those).
+pub(crate) fn access_gaps(profile: &RelayProfile, names_ok: bool, users_ok: bool, spam_ok: bool) -> Option<String> {
     let e = access(profile);
-    if profile.delay_checks == crate::profile::DelayChecks::Off && profile.greet_pause == 0 {
-        // Spam: entries only matter under delay_checks, GreetPause: under greet_pause
-    } else if e.iter().any(|e| matches!(e.tag, Some(Tag::Spam | Tag::GreetPause))) {
+    let spam = profile.delay_checks != crate::profile::DelayChecks::Off
+        && !spam_ok
+        && e.iter().any(|e| e.tag == Some(Tag::Spam));
+    let pause = profile.greet_pause != 0 && e.iter().any(|e| e.tag == Some(Tag::GreetPause));
+    if spam || pause {
         return Some("Spam:/GreetPause: entries".into());
     }
     if !names_ok && e.iter().any(|e| matches!(e.tag, Some(Tag::Connect) | None) && matches!(e.key, Key::Domain(_))) {
@@ -227,6 +242,34 @@ pub(crate) fn access_gaps(profile: &RelayProfile, names_ok: bool, users_ok: bool
     }
     if !users_ok && e.iter().any(|e| matches!(e.key, Key::User(_))) {
         return Some("user@ keys".into());
+    }
+    None
+}
+
+/// The recipients `delay_checks` singles out: under `friend` the `Spam:`
+/// FRIEND keys (they skip the delayed client and sender checks), under
+/// `hater` the HATER keys (only they get them); empty for `true` and off.
+pub(crate) fn spam_keys(profile: &RelayProfile) -> Vec<Key> {
+    use crate::profile::DelayChecks;
+    let want = match profile.delay_checks {
+        DelayChecks::Friend => Act::Friend,
+        DelayChecks::Hater => Act::Hater,
+        _ => return Vec::new(),
+    };
+    access(profile).into_iter().filter(|e| e.tag == Some(Tag::Spam) && e.act == want).map(|e| e.key).collect()
+}
+
+/// `privacy_flags` a flavour without `X-Authentication-Warning:` headers and
+/// without a HELO requirement of its own for VRFY cannot carry: `authwarnings`
+/// set explicitly while MAIL without HELO is accepted (the only case in which
+/// the header is written), and `needvrfyhelo` while VRFY is allowed.
+pub(crate) fn privacy_gaps(profile: &RelayProfile) -> Option<String> {
+    let p = profile.privacy();
+    if p.auth_warnings && !p.need_mail_helo {
+        return Some("authwarnings: no X-Authentication-Warning header for MAIL without HELO".into());
+    }
+    if p.need_vrfy_helo && !p.no_vrfy {
+        return Some("needvrfyhelo with VRFY allowed".into());
     }
     None
 }
@@ -536,8 +579,15 @@ mod tests {
 
     #[test]
     fn which_keys_render() {
-        let p = profile("access: [\"From:foo.biz REJECT\"]\ndelay_checks: friend\n");
-        assert_eq!(unrendered_key("postfix", &p, "delay_checks").as_deref(), Some("delay_checks"));
+        let p = profile("access: [\"From:foo.biz REJECT\", \"Spam:abuse@sysiphus.com FRIEND\"]\ndelay_checks: friend\n");
+        assert_eq!(unrendered_key("postfix", &p, "delay_checks"), None);
+        assert_eq!(unrendered_key("exim", &p, "access"), None);
+        assert_eq!(unrendered_key("opensmtpd", &p, "delay_checks").as_deref(), Some("delay_checks"));
+        assert_eq!(spam_keys(&p), vec![Key::Address("abuse@sysiphus.com".into())]);
+        let p = profile("privacy_flags: goaway\n");
+        assert_eq!(unrendered_key("postfix", &p, "privacy_flags"), None);
+        let p = profile("privacy_flags: [authwarnings, novrfy]\n");
+        assert!(unrendered_key("exim", &p, "privacy_flags").unwrap().starts_with("privacy_flags (authwarnings"));
         assert_eq!(unrendered_key("postfix", &p, "hostname"), None);
         assert_eq!(unrendered_key("sendmail", &p, "delay_checks"), None);
         assert_eq!(unrendered_key("builtin", &p, "anything"), None);

@@ -22,6 +22,8 @@
 //! | `smtp_timeout` | `smtp_{helo,mail,rcpt,data_init,data_done}_timeout` |
 //! | `access` | texthash maps: `Connect:` and `From:` in `smtpd_sender_restrictions` (checked at MAIL, `smtpd_delay_reject = no`; OK/SKIP → `DUNNO` so a longer key shadows a shorter one); `To:` RELAY and `Connect:` RELAY in `smtpd_relay_restrictions` |
 //! | `blacklist_recipients` | `To:` refusals in the recipient map, before the relay decision |
+//! | `privacy_flags` | `disable_vrfy_command`, `smtpd_etrn_restrictions = reject`, `smtpd_discard_ehlo_keywords` (etrn, dsn), `smtpd_helo_required` (no EXPN/VERB in Postfix; `authwarnings` without `needmailhelo` is a gap: no X-Authentication-Warning) |
+//! | `delay_checks`, `Spam:` entries | `smtpd_delay_reject = yes`; client and sender checks in `smtpd_recipient_restrictions` (after `smtpd_relay_restrictions`): `friend` behind a FRIEND → `OK` recipient map, `hater` in a restriction class that a HATER recipient map names |
 //! | `accept_unresolvable_domains`, `accept_unqualified_senders` | without them `reject_unknown_sender_domain`, `reject_non_fqdn_sender/recipient` (codes 553) |
 //! | `promiscuous_relay`, `relay_entire_domain` | every address in `mynetworks`; `$m` in `relay_domains` and the relay-client map |
 //! | `mailertable`, `smart_host` | regexp `transport_maps`; `error:` entries (and virtusertable ones) in a regexp `check_recipient_access` |
@@ -38,6 +40,7 @@ use super::{
     QueueSnapshot, RelayEvent,
 };
 use crate::netns::RootFile;
+use crate::profile::DelayChecks;
 use crate::{LabNetwork, RelayProfile};
 use std::path::Path;
 
@@ -183,10 +186,13 @@ pub fn render_all(profile: &RelayProfile) -> Result<(String, Vec<RootFile>), Fla
     if let Some(b) = policy::banner(profile) {
         s.push_str(&format!("smtpd_banner = {}\n", b.replace('$', "$$")));
     }
+    s.push_str(&privacy(profile));
 
     // --- access control: Sendmail checks the client and the sender at MAIL (a
     // refused client still gets its greeting and HELO), the recipient at RCPT
-    s.push_str("smtpd_delay_reject = no\naccess_map_reject_code = 550\n");
+    // (under delay_checks they are made at RCPT, see below)
+    let delay_reject = if profile.delay_checks.delayed() { "yes" } else { "no" };
+    s.push_str(&format!("smtpd_delay_reject = {delay_reject}\naccess_map_reject_code = 550\n"));
     s.push_str("unknown_address_reject_code = 553\nunknown_address_tempfail_action = defer\n");
     s.push_str("non_fqdn_reject_code = 553\nrecipient_delimiter = +\n");
     // relay_domains names match exactly; their subdomains are listed as .name
@@ -245,7 +251,40 @@ pub fn render_all(profile: &RelayProfile) -> Result<(String, Vec<RootFile>), Fla
         sender_r.push("reject_unknown_sender_domain".into());
     }
     s.push_str("smtpd_client_restrictions =\nsmtpd_helo_restrictions =\n");
-    s.push_str(&format!("smtpd_sender_restrictions = {}\n", sender_r.join(", ")));
+    // --- delay_checks: the client and sender checks move to RCPT, after the
+    // relay decision (smtpd_relay_restrictions is evaluated before
+    // smtpd_recipient_restrictions, and an OK here grants no relaying)
+    let mut recipient_r = Vec::new();
+    if profile.delay_checks.delayed() {
+        s.push_str("smtpd_sender_restrictions =\n");
+        if !sender_r.is_empty() {
+            let spam: Vec<(String, String)> = policy::spam_keys(profile).iter().map(|k| (k.text(), String::new())).collect();
+            match profile.delay_checks {
+                DelayChecks::Friend => {
+                    if !spam.is_empty() {
+                        let rows: Vec<_> = spam.into_iter().map(|(k, _)| (k, "OK".to_string())).collect();
+                        files.push(RootFile::new(SPAM_MAP, map_text(&rows)));
+                        recipient_r.push(format!("check_recipient_access texthash:{SPAM_MAP}"));
+                    }
+                    recipient_r.extend(sender_r);
+                }
+                DelayChecks::Hater => {
+                    if !spam.is_empty() {
+                        let rows: Vec<_> = spam.into_iter().map(|(k, _)| (k, DELAYED_CLASS.to_string())).collect();
+                        files.push(RootFile::new(SPAM_MAP, map_text(&rows)));
+                        s.push_str(&format!(
+                            "smtpd_restriction_classes = {DELAYED_CLASS}\n{DELAYED_CLASS} = {}\n",
+                            sender_r.join(", ")
+                        ));
+                        recipient_r.push(format!("check_recipient_access texthash:{SPAM_MAP}"));
+                    }
+                }
+                _ => recipient_r.extend(sender_r),
+            }
+        }
+    } else {
+        s.push_str(&format!("smtpd_sender_restrictions = {}\n", sender_r.join(", ")));
+    }
 
     // --- the recipient: routing refusals, then To: entries, then the relay decision
     let mut relay_r = Vec::new();
@@ -268,7 +307,7 @@ pub fn render_all(profile: &RelayProfile) -> Result<(String, Vec<RootFile>), Fla
     }
     relay_r.push("reject_unauth_destination".into());
     s.push_str(&format!("smtpd_relay_restrictions = {}\n", relay_r.join(", ")));
-    s.push_str("smtpd_recipient_restrictions =\n");
+    s.push_str(&format!("smtpd_recipient_restrictions = {}\n", recipient_r.join(", ")));
 
     // --- routing: mailertable and smart_host as a regexp transport table
     let transport = transport_table(profile);
@@ -366,6 +405,38 @@ pub fn render_profile(profile: &RelayProfile) -> Result<String, FlavourError> {
     Ok(render_all(profile)?.0)
 }
 
+/// `privacy_flags` as `main.cf` lines. Postfix has no `EXPN` and no `VERB`
+/// (`noexpn`, `noverb`, `needexpnhelo`: nothing to do) and writes no
+/// `X-Authentication-Warning:` (`authwarnings`, see [`policy::privacy_gaps`]).
+fn privacy(profile: &RelayProfile) -> String {
+    let p = profile.privacy();
+    let mut s = String::new();
+    if p.no_vrfy {
+        // 502 5.5.1 VRFY command is disabled (Sendmail: 252 2.5.2); VRFY leaves the EHLO list
+        s.push_str("disable_vrfy_command = yes\n");
+    }
+    let mut discard = Vec::new();
+    if p.no_etrn {
+        s.push_str("smtpd_etrn_restrictions = reject\n");
+        discard.push("etrn");
+    }
+    if p.no_receipts {
+        discard.push("dsn");
+    }
+    if !discard.is_empty() {
+        s.push_str(&format!("smtpd_discard_ehlo_keywords = silent-discard, {}\n", discard.join(", ")));
+    }
+    if p.need_mail_helo {
+        s.push_str("smtpd_helo_required = yes\n");
+    }
+    s
+}
+
+/// The restriction class of the client and sender checks that
+/// `delay_checks hater` applies to HATER recipients only.
+const DELAYED_CLASS: &str = "relaylab_delayed_checks";
+
+const SPAM_MAP: &str = "/etc/postfix/relaylab_spam";
 const CLIENT_MAP: &str = "/etc/postfix/relaylab_client_access";
 const SENDER_MAP: &str = "/etc/postfix/relaylab_sender_access";
 const RCPT_MAP: &str = "/etc/postfix/relaylab_recipient_access";
@@ -481,6 +552,8 @@ impl Flavour for Postfix {
 
     const RENDERED_KEYS: &'static [&'static str] = &[
         "access",
+        "privacy_flags",
+        "delay_checks",
         "blacklist_recipients",
         "promiscuous_relay",
         "relay_entire_domain",
@@ -506,7 +579,8 @@ impl Flavour for Postfix {
 
     fn value_gaps(&self, profile: &RelayProfile) -> Vec<(&'static str, String)> {
         let mut gaps = Vec::new();
-        gaps.extend(policy::access_gaps(profile, true, true).map(|w| ("access", w)));
+        gaps.extend(policy::access_gaps(profile, true, true, true).map(|w| ("access", w)));
+        gaps.extend(policy::privacy_gaps(profile).map(|w| ("privacy_flags", w)));
         gaps.extend(policy::mailertable_gaps(profile, true).map(|w| ("mailertable", w)));
         gaps.extend(policy::virtusertable_gaps(profile, true).map(|w| ("virtusertable", w)));
         gaps.extend(policy::aliases_gaps(profile).map(|w| ("aliases", w)));
@@ -674,5 +748,40 @@ mod tests {
         assert!(s.contains("relay_domains = sysiphus.com, .sysiphus.com\n"), "{s}");
         assert!(s.contains("mynetworks = 127.0.0.0/8, 10.1.1.0/24\n"), "{s}");
         assert!(s.contains("hopcount_limit = 50\n"));
+    }
+
+    #[test]
+    fn privacy_and_delay_checks_render() {
+        let p: RelayProfile = serde_yaml::from_str(
+            "hostname: external.sysiphus.com\nrelay_domains: [sysiphus.com]\n\
+             privacy_flags: noexpn,novrfy,noverb,noetrn,noreceipts\n\
+             access: |\n  Spam:abuse@sysiphus.com FRIEND\n  From:foo.biz REJECT\ndelay_checks: friend\n",
+        )
+        .unwrap();
+        let (s, files) = render_all(&p).unwrap();
+        eprintln!("{s}");
+        assert!(s.contains("disable_vrfy_command = yes\n"), "{s}");
+        assert!(s.contains("smtpd_etrn_restrictions = reject\n"));
+        assert!(s.contains("smtpd_discard_ehlo_keywords = silent-discard, etrn, dsn\n"));
+        assert!(!s.contains("smtpd_helo_required"));
+        assert!(s.contains("smtpd_delay_reject = yes\n"));
+        assert!(s.contains("smtpd_sender_restrictions =\n"), "{s}");
+        assert!(s.contains(&format!(
+            "smtpd_recipient_restrictions = check_recipient_access texthash:{SPAM_MAP}, \
+             check_sender_access texthash:{SENDER_MAP}, reject_non_fqdn_sender, reject_unknown_sender_domain\n"
+        )));
+        let spam = files.iter().find(|f| f.path == SPAM_MAP).expect("spam map");
+        assert!(String::from_utf8_lossy(&spam.contents).contains("abuse@sysiphus.com\tOK\n"));
+
+        let h: RelayProfile = serde_yaml::from_str(
+            "hostname: ext1.sysiphus.com\nrelay_domains: [sysiphus.com]\naccept_unresolvable_domains: true\n\
+             privacy_flags: goaway\naccess: |\n  Spam:hal@sysiphus.com HATER\n  Connect:203.0.113.99 REJECT\n\
+             delay_checks: hater\n",
+        )
+        .unwrap();
+        let (s, _) = render_all(&h).unwrap();
+        assert!(s.contains("smtpd_helo_required = yes\n"), "{s}");
+        assert!(s.contains(&format!("{DELAYED_CLASS} = check_client_access texthash:{CLIENT_MAP}, reject_non_fqdn_sender\n")), "{s}");
+        assert!(s.contains(&format!("smtpd_recipient_restrictions = check_recipient_access texthash:{SPAM_MAP}\n")), "{s}");
     }
 }
