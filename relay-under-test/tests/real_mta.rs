@@ -634,6 +634,110 @@ async fn relay_tricks_are_refused<F: Flavour>() {
     lab.down().await;
 }
 
+/// OpenSMTPD renders the access map as builtin filters (client and sender
+/// refused at MAIL, the longest key deciding), `Connect:` RELAY and `To:`
+/// RELAY as relaying, and the mailertable's per-domain entries as relay
+/// actions that open no relaying: an outsider's mail for the routed domain
+/// is refused, and elsewhere.example's MX gets nothing.
+async fn opensmtpd_access_and_mailertable() {
+    prerequisites("opensmtpd");
+    let lab = Lab::up().await;
+    for a in ["198.51.100.99", "198.51.100.9", "198.51.100.77", "192.0.2.12"] {
+        lab.ns.add_address(ip(a)).unwrap();
+    }
+    let elsewhere = start_sink(&lab.ns, "192.0.2.12", "mx.elsewhere.example").await;
+    let profile: RelayProfile = serde_yaml::from_str(
+        "hostname: external.sysiphus.com\nrelay_domains: [sysiphus.com, 10.1.1]\nblacklist_recipients: true\n\
+         mailertable: |\n  routed.example smtp:[internal.sysiphus.com]\naccess: |\n  Connect:198.51.100 REJECT\n  \
+         Connect:198.51.100.9 OK\n  198.51.100.77 RELAY\n  From:spam.example REJECT\n  \
+         From:grumpy.example ERROR:5.7.1:550 We do not talk to grumpy.example\n  From:friend@grumpy.example OK\n  \
+         To:old@sysiphus.com REJECT\n",
+    )
+    .unwrap();
+    let relay: RealRelay<OpenSmtpd> = lab.relay_with(profile, NativeConfig::Rendered).await;
+    let d = || dump(&relay);
+
+    // a REJECT client: greeted, refused at MAIL
+    let mut c = lab.client("198.51.100.99", relay.smtp_addr()).await;
+    assert_eq!(c.read_reply().await.unwrap().code, 220);
+    assert_eq!(c.command("EHLO blocked.example").await.unwrap().code, 250);
+    let m = c.command("MAIL FROM:<a@lying.com>").await.unwrap();
+    assert!(m.is_permanent(), "client refused at MAIL: {m}\n{}", d());
+    c.quit().await;
+    // the OK address inside the refused network passes
+    let c = lab.client("198.51.100.9", relay.smtp_addr()).await;
+    let r = send(c, "ok.example", "a@lying.com", &["john@sysiphus.com"], "Subject: ok client\n\nx\n").await;
+    assert!(r.iter().all(|x| x.code == 250), "OK inside REJECT: {r:?}\n{}", d());
+
+    // senders: REJECT, ERROR: with its text, and a longer OK key
+    for (sender, code, text) in
+        [("x@spam.example", 550, ""), ("x@grumpy.example", 550, "We do not talk to grumpy.example"), ("friend@grumpy.example", 250, "")]
+    {
+        let c = lab.client(SPAMMER, relay.smtp_addr()).await;
+        let r = send(c, "spoof.example.com", sender, &["john@sysiphus.com"], "Subject: from\n\nx\n").await;
+        assert_eq!(r[0].code, code, "sender {sender} at MAIL: {r:?}\n{}", d());
+        assert!(r[0].text().contains(text), "{r:?}");
+    }
+
+    // To: REJECT under blacklist_recipients
+    let c = lab.client(SPAMMER, relay.smtp_addr()).await;
+    let r = send(c, "spoof.example.com", "Im@lying.com", &["old@sysiphus.com", "john@sysiphus.com"], "Subject: to\n\nx\n").await;
+    assert!(r[1].is_permanent() && r[2].code == 250, "To: REJECT: {r:?}\n{}", d());
+
+    // an outsider may relay neither to elsewhere nor to the routed domain
+    let c = lab.client(SPAMMER, relay.smtp_addr()).await;
+    let r = send(c, "spoof.example.com", "Im@lying.com", &["victim@elsewhere.example", "bob@routed.example"], "x\n").await;
+    assert!(r[1].is_permanent() && r[2].is_permanent(), "outsider relaying refused: {r:?}\n{}", d());
+    // the Connect: RELAY client relays; a relay-network client's routed mail goes to the mailertable's host
+    let c = lab.client("198.51.100.77", relay.smtp_addr()).await;
+    let r = send(c, "ws.example", "a@lying.com", &["victim@elsewhere.example"], "Subject: relay client\n\nx\n").await;
+    assert!(r.iter().all(|x| x.code == 250), "Connect: RELAY relays: {r:?}\n{}", d());
+    let c = lab.client(INSIDER, relay.smtp_addr()).await;
+    let r = send(c, "inside.sysiphus.com", "alice@sysiphus.com", &["bob@routed.example"], "Subject: routed\n\nx\n").await;
+    assert!(r.iter().all(|x| x.code == 250), "inside client relays: {r:?}\n{}", d());
+
+    assert!(relay.settle(Duration::from_secs(30)).await, "did not settle\n{}", d());
+    let inside: Vec<Vec<String>> = lab.sink.messages().iter().map(|m| m.envelope.rcpt_to.clone()).collect();
+    assert!(inside.contains(&vec!["bob@routed.example".to_string()]), "routed to internal: {inside:?}\n{}", d());
+    let outside: Vec<Vec<String>> = elsewhere.messages().iter().map(|m| m.envelope.rcpt_to.clone()).collect();
+    assert_eq!(outside, vec![vec!["victim@elsewhere.example".to_string()]], "only the RELAY client's message\n{}", d());
+    relay.stop().await;
+    elsewhere.shutdown().await;
+    lab.down().await;
+}
+
+/// OpenSMTPD with `delay_checks: friend`: the sender refused at RCPT, except
+/// for the FRIEND recipient; a FRIEND outside address opens no relaying.
+async fn opensmtpd_delay_checks_friend() {
+    prerequisites("opensmtpd");
+    let lab = Lab::up().await;
+    let profile: RelayProfile = serde_yaml::from_str(
+        "hostname: external.sysiphus.com\nrelay_domains: [sysiphus.com, 10.1.1]\ndelay_checks: friend\naccess: |\n  \
+         Spam:abuse@sysiphus.com FRIEND\n  Spam:victim@elsewhere.example FRIEND\n  From:lying.com REJECT\n",
+    )
+    .unwrap();
+    let relay: RealRelay<OpenSmtpd> = lab.relay_with(profile, NativeConfig::Rendered).await;
+    let c = lab.client(SPAMMER, relay.smtp_addr()).await;
+    let r = send(
+        c,
+        "spoof.example.com",
+        "Im@lying.com",
+        &["john@sysiphus.com", "abuse@sysiphus.com", "victim@elsewhere.example"],
+        "Subject: friend\n\nx\n",
+    )
+    .await;
+    let d = dump(&relay);
+    assert_eq!(r[0].code, 250, "MAIL accepted: {r:?}\n{d}");
+    assert!(r[1].is_permanent(), "john gets the sender check: {r:?}\n{d}");
+    assert_eq!(r[2].code, 250, "abuse@ is a FRIEND: {r:?}\n{d}");
+    assert!(r[3].is_permanent(), "a FRIEND outside address is still relaying: {r:?}\n{d}");
+    assert!(relay.settle(Duration::from_secs(30)).await, "did not settle\n{}", dump(&relay));
+    let got: Vec<Vec<String>> = lab.sink.messages().iter().map(|m| m.envelope.rcpt_to.clone()).collect();
+    assert_eq!(got, vec![vec!["abuse@sysiphus.com".to_string()]], "{}", dump(&relay));
+    relay.stop().await;
+    lab.down().await;
+}
+
 /// Declares the tests that need root and the MTAs, each awaiting its scenario
 /// on a two-thread runtime: `#[ignore]`d in a plain `cargo test` (see the
 /// module docs).
@@ -679,6 +783,8 @@ real_mta_tests! {
     sendmail_renders_the_policy_subset => policy_is_rendered::<Sendmail>();
     exim_renders_the_policy_subset => policy_is_rendered::<Exim>();
     opensmtpd_renders_size_and_promiscuous_relay => opensmtpd_size_and_promiscuous();
+    opensmtpd_renders_access_and_mailertable => opensmtpd_access_and_mailertable();
+    opensmtpd_renders_delay_checks_friend => opensmtpd_delay_checks_friend();
 
     postfix_refuses_relay_tricks => relay_tricks_are_refused::<Postfix>();
     exim_refuses_relay_tricks => relay_tricks_are_refused::<Exim>();
