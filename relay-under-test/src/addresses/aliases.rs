@@ -64,7 +64,7 @@ pub enum AliasesError {
 }
 
 /// Split a right-hand side at commas outside double quotes.
-fn split_targets(rhs: &str) -> Vec<String> {
+pub(crate) fn split_targets(rhs: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut cur = String::new();
     let mut quoted = false;

@@ -446,7 +446,8 @@ pub(crate) fn aliases(profile: &RelayProfile) -> Vec<(String, Vec<AliasTarget>)>
     for line in lines(&profile.aliases) {
         let Some((name, rhs)) = line.split_once(':') else { continue };
         let mut targets = Vec::new();
-        for t in split_targets(rhs) {
+        // the builtin relay's own reading of a right-hand side
+        for t in crate::addresses::aliases::split_targets(rhs) {
             let t = t.trim();
             if let Some(p) = t.strip_prefix(":include:") {
                 targets.push(AliasTarget::Include(p.trim().to_string()));
@@ -466,24 +467,6 @@ pub(crate) fn aliases(profile: &RelayProfile) -> Vec<(String, Vec<AliasTarget>)>
     out
 }
 
-/// Split alias targets on commas outside double quotes.
-fn split_targets(rhs: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut quoted = false;
-    for c in rhs.chars() {
-        match c {
-            '"' => {
-                quoted = !quoted;
-                cur.push(c);
-            }
-            ',' if !quoted => out.push(std::mem::take(&mut cur)),
-            _ => cur.push(c),
-        }
-    }
-    out.push(cur);
-    out.into_iter().filter(|s| !s.trim().is_empty()).collect()
-}
 
 /// Alias targets a real MTA would act on differently from the builtin relay.
 pub(crate) fn aliases_gaps(profile: &RelayProfile) -> Option<String> {
