@@ -310,7 +310,9 @@ pub fn to_markdown(m: &Matrix) -> String {
         .iter()
         .flat_map(|row| {
             row.cells.iter().flat_map(move |c| {
-                c.differences.iter().map(move |d| format!("- `{}` on **{}**: {}\n", row.scenario, c.relay, one_line(d)))
+                // in full: the why is the documentation
+                let whole = |d: &str| d.split_whitespace().collect::<Vec<_>>().join(" ");
+                c.differences.iter().map(move |d| format!("- `{}` on **{}**: {}\n", row.scenario, c.relay, whole(d)))
             })
         })
         .collect();
