@@ -738,6 +738,42 @@ async fn opensmtpd_delay_checks_friend() {
     lab.down().await;
 }
 
+/// OpenSMTPD's relay-trick rule: an outsider's `%`/`!` local part is refused
+/// even for a FRIEND recipient and under a `To:` OK (both `bypass` the access
+/// filters), a hidden host of ours is accepted, and a relay-network client
+/// may still use the tricks.
+async fn opensmtpd_relay_tricks_rule() {
+    prerequisites("opensmtpd");
+    let lab = Lab::up().await;
+    lab.ns.add_address(ip("192.0.2.12")).unwrap();
+    let elsewhere = start_sink(&lab.ns, "192.0.2.12", "mx.elsewhere.example").await;
+    let profile: RelayProfile = serde_yaml::from_str(
+        "hostname: external.sysiphus.com\nrelay_domains: [sysiphus.com, 10.1.1]\nblacklist_recipients: true\n\
+         delay_checks: friend\naccess: |\n  Spam:victim%elsewhere.example@sysiphus.com FRIEND\n  To:sysiphus.com OK\n  \
+         From:lying.com REJECT\n",
+    )
+    .unwrap();
+    let relay: RealRelay<OpenSmtpd> = lab.relay_with(profile, NativeConfig::Rendered).await;
+    let d = || dump(&relay);
+    let rcpts =
+        ["victim%elsewhere.example@sysiphus.com", "elsewhere.example!victim@external.sysiphus.com", "john%eng.sysiphus.com@sysiphus.com"];
+    let c = lab.client(SPAMMER, relay.smtp_addr()).await;
+    let r = send(c, "spoof.example.com", "a@example.net", &rcpts, "Subject: outsider\n\nx\n").await;
+    assert!(r[1].is_permanent() && r[2].is_permanent(), "tricks refused: {r:?}\n{}", d());
+    assert_eq!(r[3].code, 250, "a hidden host of ours: {r:?}\n{}", d());
+    let c = lab.client(INSIDER, relay.smtp_addr()).await;
+    let r = send(c, "inside.sysiphus.com", "alice@sysiphus.com", &rcpts[..1], "Subject: insider\n\nx\n").await;
+    assert!(r.iter().all(|x| x.code == 250), "a relay client may: {r:?}\n{}", d());
+    assert!(relay.settle(Duration::from_secs(30)).await, "did not settle\n{}", d());
+    let mut got: Vec<String> = lab.sink.messages().iter().flat_map(|m| m.envelope.rcpt_to.clone()).collect();
+    got.sort();
+    assert_eq!(got, vec![rcpts[2].to_string(), rcpts[0].to_string()], "{}", d());
+    assert!(elsewhere.messages().is_empty(), "relayed to elsewhere.example\n{}", d());
+    relay.stop().await;
+    elsewhere.shutdown().await;
+    lab.down().await;
+}
+
 /// Declares the tests that need root and the MTAs, each awaiting its scenario
 /// on a two-thread runtime: `#[ignore]`d in a plain `cargo test` (see the
 /// module docs).
@@ -788,6 +824,8 @@ real_mta_tests! {
 
     postfix_refuses_relay_tricks => relay_tricks_are_refused::<Postfix>();
     exim_refuses_relay_tricks => relay_tricks_are_refused::<Exim>();
+    opensmtpd_refuses_relay_tricks => relay_tricks_are_refused::<OpenSmtpd>();
+    opensmtpd_renders_the_relay_tricks_rule => opensmtpd_relay_tricks_rule();
     postfix_renders_privacy_flags => privacy_flags_are_rendered::<Postfix>();
     exim_renders_privacy_flags => privacy_flags_are_rendered::<Exim>();
     postfix_renders_delay_checks_friend => delay_checks_friend_is_rendered::<Postfix>();

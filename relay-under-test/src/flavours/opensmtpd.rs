@@ -23,6 +23,7 @@
 //! | `access` | builtin filters chained on the listener, most specific key first: `Connect:` by CIDR (longer keys cut out) and `From:` at MAIL (`reject "<reply>"`, OK/RELAY/SKIP → `bypass`), `To:` at RCPT under `blacklist_recipients`; `Connect:`/`To:` RELAY → relay rules |
 //! | `delay_checks` | the client and sender filters at RCPT, after a FRIEND `bypass` / before a HATER guard |
 //! | mailertable `[host]` entries | an `action "mtN" relay host` each, `from any` only for domains we accept, else from the relay networks; `error:` → RCPT filters |
+//! | (relay tricks) | `%`, `!`, a second `@` in the local part from a client outside `<relaynets>`: `match ... reject` (`550 Invalid recipient`) unless the one hidden host is ours (a single `user%host` or `host!user` hop) |
 //! | `relay_entire_domain` | not rendered: the `from rdns` half (clients named in `$m` relay) did not match in the lab |
 //! | `privacy_flags` | `noreceipts` → `no-dsn`; VRFY/EXPN/ETRN/VERB are not implemented; HELO required |
 //! | `smtp_login_msg` | not configurable: the greeting stays `ESMTP OpenSMTPD` (wording only) |
@@ -339,6 +340,10 @@ fn render_all(profile: &RelayProfile, net: &LabNetwork, snippet: &str) -> Result
     }
     s.push_str(&format!("table relaynets {{ {} }}\n", relay_from.join(", ")));
     s.push_str(&pol.tables);
+    let mut files: Vec<RootFile> = pol.files.iter().map(|(p, c)| RootFile::new(p.clone(), c.clone())).collect();
+    if !profile.promiscuous_relay {
+        s.push_str("table tricks file:/etc/smtpd/tricks\ntable hiddenours file:/etc/smtpd/hiddenours\n");
+    }
     if let Some(m) = &entire {
         s.push_str(&format!("table entireclients {{ \"{m}\", \"*.{m}\" }}\n"));
     }
@@ -372,6 +377,43 @@ fn render_all(profile: &RelayProfile, net: &LabNetwork, snippet: &str) -> Result
         s.push_str(snippet);
         s.push('\n');
     }
+    // relay tricks (Sendmail undoes them and checks the hidden destination):
+    // `user%host@ours`, `host!user@ours` (and an unquoted second `@`) from a
+    // client that may not relay are refused unless the one hidden host is ours.
+    // A `match ... reject` rule, not a builtin filter: 6.8's filters take one
+    // condition each (no "outsider and trick") and an access `bypass` ends the
+    // filter chain, while the rules are matched after every filter.
+    let tricks = !profile.promiscuous_relay;
+    if tricks {
+        let mut names: Vec<String> = Vec::new();
+        for d in local.iter().chain(relay_to.iter()) {
+            let d = d.to_ascii_lowercase();
+            let re = match d.strip_prefix("*.") {
+                Some(base) => format!("[^%!@]+[.]{}", re_lit(base)),
+                None => re_lit(&d),
+            };
+            if !names.contains(&re) {
+                names.push(re);
+            }
+        }
+        let o = names.join("|");
+        // the same routes as below, for a local part hiding one host of ours
+        let same = |rule: &str| rule.replacen(" action ", " rcpt-to regex <hiddenours> action ", 1);
+        s.push_str(&same("match from any for domain <localnames> action \"local\"\n"));
+        for r in pol.rules.lines().filter(|r| r.starts_with("match from any for domain <")) {
+            s.push_str(&same(r));
+            s.push('\n');
+        }
+        if !relay_to.is_empty() {
+            s.push_str(&same("match from any for domain <relaydomains> action \"relay\"\n"));
+        }
+        s.push_str("match !from src <relaynets> for rcpt-to regex <tricks> reject\n");
+        files.push(RootFile::new("/etc/smtpd/tricks", "[%!]\n@.*@\n"));
+        files.push(RootFile::new(
+            "/etc/smtpd/hiddenours",
+            format!("^[^%!@]+%({o})@[^@]+$\n^({o})![^%!@]+@[^@]+$\n"),
+        ));
+    }
     s.push_str("match from any for domain <localnames> action \"local\"\n");
     s.push_str(&pol.rules);
     if !relay_to.is_empty() {
@@ -391,7 +433,6 @@ fn render_all(profile: &RelayProfile, net: &LabNetwork, snippet: &str) -> Result
     if profile.promiscuous_relay {
         s.push_str("match from any for any action \"relay\"\n");
     }
-    let files = pol.files.into_iter().map(|(p, c)| RootFile::new(p, c)).collect();
     Ok((s, files))
 }
 
@@ -609,6 +650,14 @@ mod tests {
         let fi = c.find("phase mail-from match mail-from regex <senders2> bypass").expect("the longer key first");
         assert!(fi < c.find("reject \"550 5.0.0 Move out of biz\"").unwrap(), "{c}");
         assert!(unrendered_key_ok(&p));
+        // relay tricks: refused for outsiders, after routes for a hidden host of ours
+        let hid = c.find("match from any for domain <relaydomains> rcpt-to regex <hiddenours> action \"relay\"").expect("hidden ours");
+        let rej = c.find("match !from src <relaynets> for rcpt-to regex <tricks> reject").expect("tricks refused");
+        assert!(hid < rej && rej < c.find("match from any for domain <localnames> action").unwrap(), "{c}");
+        assert!(c.contains("match from any for domain <mt2> rcpt-to regex <hiddenours> action \"mt2\""), "{c}");
+        let h = files.iter().find(|f| f.path == "/etc/smtpd/hiddenours").unwrap();
+        let h = String::from_utf8_lossy(&h.contents);
+        assert!(h.contains("|[^%!@]+[.][sS][yY]"), "{h}");
     }
 
     fn unrendered_key_ok(p: &RelayProfile) -> bool {
