@@ -65,11 +65,6 @@ impl Checker {
         self.failures.is_empty()
     }
 
-    /// The failures recorded.
-    pub fn into_failures(self) -> Vec<Failure> {
-        self.failures
-    }
-
     /// Failures, wording differences, and what was not compared.
     pub fn finish(self) -> (Vec<Failure>, Vec<Failure>, Vec<String>) {
         (self.failures, self.wording, self.not_compared)
