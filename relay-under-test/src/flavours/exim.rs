@@ -496,16 +496,7 @@ impl Flavour for Exim {
     ];
 
     fn value_gaps(&self, profile: &RelayProfile) -> Vec<(&'static str, String)> {
-        let mut gaps = Vec::new();
-        gaps.extend(policy::access_gaps(profile, true, true, true).map(|w| ("access", w)));
-        gaps.extend(policy::privacy_gaps(profile).map(|w| ("privacy_flags", w)));
-        gaps.extend(policy::mailertable_gaps(profile, false).map(|w| ("mailertable", w)));
-        gaps.extend(policy::virtusertable_gaps(profile, true).map(|w| ("virtusertable", w)));
-        gaps.extend(policy::aliases_gaps(profile).map(|w| ("aliases", w)));
-        if profile.smtp_login_msg.is_some() && policy::banner(profile).is_none() {
-            gaps.push(("smtp_login_msg", "a date ($b) or several lines".into()));
-        }
-        gaps
+        policy::rule_value_gaps(profile, false)
     }
 
     fn users(&self) -> (Vec<MtaUser>, Vec<MtaGroup>) {

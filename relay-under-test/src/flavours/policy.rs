@@ -359,6 +359,22 @@ pub(crate) fn default_route(profile: &RelayProfile) -> Option<(String, bool)> {
     }
 }
 
+/// The value gaps of a flavour that renders the policy subset as rules (Postfix,
+/// Exim): access, privacy flags, mailertable (`%1` only where `percent_ok`),
+/// virtusertable, aliases, and a banner with a date or several lines.
+pub(crate) fn rule_value_gaps(profile: &RelayProfile, percent_ok: bool) -> Vec<(&'static str, String)> {
+    let mut gaps = Vec::new();
+    gaps.extend(access_gaps(profile, true, true, true).map(|w| ("access", w)));
+    gaps.extend(privacy_gaps(profile).map(|w| ("privacy_flags", w)));
+    gaps.extend(mailertable_gaps(profile, percent_ok).map(|w| ("mailertable", w)));
+    gaps.extend(virtusertable_gaps(profile, true).map(|w| ("virtusertable", w)));
+    gaps.extend(aliases_gaps(profile).map(|w| ("aliases", w)));
+    if profile.smtp_login_msg.is_some() && banner(profile).is_none() {
+        gaps.push(("smtp_login_msg", "a date ($b) or several lines: the banner setting has neither".into()));
+    }
+    gaps
+}
+
 /// Mailertable values a flavour cannot carry.
 pub(crate) fn mailertable_gaps(profile: &RelayProfile, percent_ok: bool) -> Option<String> {
     let mt = mailertable(profile);

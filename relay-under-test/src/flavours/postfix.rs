@@ -578,16 +578,7 @@ impl Flavour for Postfix {
     ];
 
     fn value_gaps(&self, profile: &RelayProfile) -> Vec<(&'static str, String)> {
-        let mut gaps = Vec::new();
-        gaps.extend(policy::access_gaps(profile, true, true, true).map(|w| ("access", w)));
-        gaps.extend(policy::privacy_gaps(profile).map(|w| ("privacy_flags", w)));
-        gaps.extend(policy::mailertable_gaps(profile, true).map(|w| ("mailertable", w)));
-        gaps.extend(policy::virtusertable_gaps(profile, true).map(|w| ("virtusertable", w)));
-        gaps.extend(policy::aliases_gaps(profile).map(|w| ("aliases", w)));
-        if profile.smtp_login_msg.is_some() && policy::banner(profile).is_none() {
-            gaps.push(("smtp_login_msg", "a date ($b) or several lines: smtpd_banner has neither".into()));
-        }
-        gaps
+        policy::rule_value_gaps(profile, true)
     }
 
     fn users(&self) -> (Vec<MtaUser>, Vec<MtaGroup>) {
