@@ -24,6 +24,8 @@ use reports::{Failure, Observations};
 ///   not at all: every real MTA, Sendmail 8.17 too, logs its own way; they
 ///   are listed as not compared, and the MTA-neutral `expect.events` carry
 ///   the check;
+/// - the recipients of a delivered transaction as a set: the order of the
+///   RCPT commands is each MTA's own;
 /// - everything else (delivered messages and headers, events, DNS questions,
 ///   what the hosts saw) exactly as on the builtin relay.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
@@ -199,8 +201,10 @@ pub fn check_final(exp: &FinalExpect, lab: &Lab, obs: &Observations, checker: &m
     }
 
     let mut used = vec![false; delivered.len()];
+    // The order of RCPT commands within one transaction is each MTA's own.
+    let rcpt_order = checker.compare == Compare::Exact;
     for (i, d) in exp.delivered.iter().enumerate() {
-        match closest_unused(&delivered, &used, |(at, m, p)| delivered_misses(d, at, m, p)) {
+        match closest_unused(&delivered, &used, |(at, m, p)| delivered_misses(d, at, m, p, rcpt_order)) {
             Some((k, misses)) if misses.is_empty() => used[k] = true,
             Some((k, misses)) => {
                 let (at, _, p) = &delivered[k];
@@ -366,7 +370,13 @@ struct Miss {
     expected_text: Option<String>,
 }
 
-fn delivered_misses(d: &DeliveredExpect, at: &str, m: &lab_core::ReceivedMessage, p: &ParsedMessage) -> Vec<Miss> {
+fn delivered_misses(
+    d: &DeliveredExpect,
+    at: &str,
+    m: &lab_core::ReceivedMessage,
+    p: &ParsedMessage,
+    rcpt_order: bool,
+) -> Vec<Miss> {
     let mut out = Vec::new();
     if let Some(want) = &d.at {
         if want != at {
@@ -384,7 +394,13 @@ fn delivered_misses(d: &DeliveredExpect, at: &str, m: &lab_core::ReceivedMessage
         }
     }
     if let Some(want) = &d.rcpt_to {
-        if *want != m.envelope.rcpt_to {
+        let sorted = |v: &[String]| {
+            let mut v: Vec<String> = v.iter().map(|a| a.to_ascii_lowercase()).collect();
+            v.sort();
+            v
+        };
+        let same = if rcpt_order { *want == m.envelope.rcpt_to } else { sorted(want) == sorted(&m.envelope.rcpt_to) };
+        if !same {
             out.push(Miss {
                 field: "rcpt_to".into(),
                 expected: format!("{want:?}"),
@@ -582,6 +598,35 @@ mod tests {
         assert_eq!(check(Compare::Exact, "postfix", course, 554, "5.7.1 Relay access denied"), (1, 0));
         // A regex-only matcher names no class: compared as written.
         assert_eq!(check(Compare::Behaviour, "postfix", "/Relaying denied/", 554, "5.7.1 Relay access denied"), (1, 0));
+    }
+
+    #[test]
+    fn recipient_order_within_a_transaction_counts_only_in_exact_mode() {
+        let m = lab_core::ReceivedMessage {
+            host: "mx".into(),
+            queue_id: "q".into(),
+            helo: None,
+            peer: "127.0.0.1:25".parse().unwrap(),
+            envelope: lab_core::Envelope {
+                mail_from: "a@b.example".into(),
+                rcpt_to: vec!["carol@x.example".into(), "bob@x.example".into()],
+            },
+            data: b"Subject: s\r\n\r\nbody\r\n".to_vec(),
+            session: 0,
+        };
+        let p = message::parse(&m.data);
+        let want = |rcpts: &[&str]| DeliveredExpect {
+            rcpt_to: Some(rcpts.iter().map(|r| r.to_string()).collect()),
+            ..Default::default()
+        };
+        let fields = |d: &DeliveredExpect, order| {
+            delivered_misses(d, "mx", &m, &p, order).into_iter().map(|x| x.field).collect::<Vec<_>>()
+        };
+        let swapped = want(&["bob@x.example", "carol@x.example"]);
+        assert_eq!(fields(&swapped, true), vec!["rcpt_to".to_string()]);
+        assert!(fields(&swapped, false).is_empty());
+        // a missing or extra recipient is a miss in both modes
+        assert_eq!(fields(&want(&["bob@x.example"]), false), vec!["rcpt_to".to_string()]);
     }
 
     #[test]
