@@ -700,6 +700,8 @@ mod tests {
         assert!(!dir.join("qfk056SDUr003739").exists() && !dir.join("dfk056SDUr003739").exists());
         let stats = store.stats();
         assert!(stats.fsyncs >= 3 && stats.requests >= 5, "{stats:?}");
+        // close, not just drop: the writer thread finishes before the files are touched
+        store.close();
         drop(store);
 
         // What a crash leaves: an unfinished tf with its df, and a lone df.
@@ -728,6 +730,8 @@ mod tests {
         assert!(!dir.join("dfk056SDUt003739").exists());
         assert!(dir.join("Qfk056SDUu003739").exists());
         assert!(rec.notes.iter().any(|n| n.starts_with("Losing ")), "{:?}", rec.notes);
+        // close, not just drop: the writer thread finishes before the files are touched
+        store.close();
         drop(store);
         fs::remove_dir_all(&dir).unwrap();
     }
