@@ -434,22 +434,11 @@ pub fn render_files(profile: &RelayProfile) -> Vec<RootFile> {
     }
     let mut al = String::new();
     for (name, targets) in policy::aliases(profile) {
-        let t: Vec<String> = targets
-            .iter()
-            .map(|t| match t {
-                AliasTarget::Address(a) => a.clone(),
-                AliasTarget::Include(p) => format!(":include:{p}"),
-                AliasTarget::FileOrProgram(p) => p.clone(),
-            })
-            .collect();
+        let t: Vec<String> = targets.iter().map(AliasTarget::text).collect();
         al.push_str(&format!("{name}: {}\n", t.join(", ")));
     }
     let mut files = vec![RootFile::new(VIRTUAL, v), RootFile::new(ALIASES, al)];
-    for (path, text) in &profile.include_files {
-        if path.starts_with('/') {
-            files.push(RootFile::new(path.clone(), text.clone()));
-        }
-    }
+    files.extend(policy::include_file_roots(profile));
     files
 }
 

@@ -455,6 +455,25 @@ pub(crate) enum AliasTarget {
     FileOrProgram(String),
 }
 
+impl AliasTarget {
+    /// As an aliases file writes it (`addr`, `:include:/path`, `/file`, `"|prog"`).
+    pub(crate) fn text(&self) -> String {
+        match self {
+            AliasTarget::Address(a) | AliasTarget::FileOrProgram(a) => a.clone(),
+            AliasTarget::Include(p) => format!(":include:{p}"),
+        }
+    }
+}
+
+/// The profile's `include_files` with absolute paths, as files of the MTA's root.
+pub(crate) fn include_file_roots(profile: &RelayProfile) -> impl Iterator<Item = super::RootFile> + '_ {
+    profile
+        .include_files
+        .iter()
+        .filter(|(path, _)| path.starts_with('/'))
+        .map(|(path, text)| super::RootFile::new(path.clone(), text.clone()))
+}
+
 /// The aliases, `(name, targets)`, with the `postmaster` and `MAILER-DAEMON`
 /// aliases every MTA expects.
 pub(crate) fn aliases(profile: &RelayProfile) -> Vec<(String, Vec<AliasTarget>)> {

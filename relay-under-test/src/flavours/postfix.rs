@@ -333,22 +333,11 @@ pub fn render_all(profile: &RelayProfile) -> Result<(String, Vec<RootFile>), Fla
     // --- aliases (local names only, as Sendmail's)
     let mut al = String::new();
     for (name, targets) in policy::aliases(profile) {
-        let t: Vec<String> = targets
-            .iter()
-            .map(|t| match t {
-                AliasTarget::Address(a) => a.clone(),
-                AliasTarget::Include(p) => format!(":include:{p}"),
-                AliasTarget::FileOrProgram(p) => p.clone(),
-            })
-            .collect();
+        let t: Vec<String> = targets.iter().map(AliasTarget::text).collect();
         al.push_str(&format!("{name}\t{}\n", t.join(", ")));
     }
     files.push(RootFile::new(ALIASES, al));
-    for (path, text) in &profile.include_files {
-        if path.starts_with('/') {
-            files.push(RootFile::new(path.clone(), text.clone()));
-        }
-    }
+    files.extend(policy::include_file_roots(profile));
     s.push_str(&format!("alias_maps = texthash:{ALIASES}\nalias_database =\n"));
     // no local mailboxes (the course's relay has none): local names answer User unknown
     s.push_str("local_recipient_maps = proxy:unix:passwd.byname $alias_maps\n");

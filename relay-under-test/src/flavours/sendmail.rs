@@ -223,11 +223,7 @@ pub fn policy_files(p: &RelayProfile) -> Vec<RootFile> {
         }
     }
     files.push(lines_file("/etc/mail/aliases", &aliases));
-    for (path, text) in &p.include_files {
-        if path.starts_with('/') {
-            files.push(RootFile::new(path.clone(), text.clone()));
-        }
-    }
+    files.extend(super::policy::include_file_roots(p));
     // profile hook: local_users need passwd entries in the root (common_files
     // writes passwd from the flavour's users only, so they have no mailbox yet)
     files
